@@ -19,7 +19,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
-#[command(name = "subinvite", version, about = "Connects contractors with their subcontractors by email")]
+#[command(
+    name = "subinvite",
+    version,
+    about = "Connects contractors with their subcontractors by email"
+)]
 pub struct Cli {
     /// Config file (default: ./subinvite.toml if present, else the embedded
     /// defaults under ./var).
@@ -147,10 +151,16 @@ pub fn main() -> ExitCode {
 }
 
 fn init_tracing(cli: &Cli) {
-    let default = if matches!(cli.command, Command::Run) { "info" } else { "warn" };
+    let default = if matches!(cli.command, Command::Run) {
+        "info"
+    } else {
+        "warn"
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match cli.log_format {
         LogFormat::Human => b.try_init(),
         LogFormat::Json => b.json().try_init(),
@@ -158,11 +168,13 @@ fn init_tracing(cli: &Cli) {
 }
 
 fn settings(cli_config: Option<&std::path::Path>) -> anyhow::Result<Settings> {
-    Settings::load(cli_config).map_err(|e: ConfigError| anyhow::Error::new(Unreadable(e.to_string())))
+    Settings::load(cli_config)
+        .map_err(|e: ConfigError| anyhow::Error::new(Unreadable(e.to_string())))
 }
 
 fn email_arg(s: &str) -> anyhow::Result<EmailAddr> {
-    EmailAddr::parse(s).map_err(|e| anyhow::Error::new(Unreadable(format!("{s:?} is not an email address: {e}"))))
+    EmailAddr::parse(s)
+        .map_err(|e| anyhow::Error::new(Unreadable(format!("{s:?} is not an email address: {e}"))))
 }
 
 /// Runs one command.
@@ -176,7 +188,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             rt.block_on(app::run(settings))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Check { file, json, contractor } => {
+        Command::Check {
+            file,
+            json,
+            contractor,
+        } => {
             let settings = settings(cfg)?;
             let opts = match contractor {
                 Some(id) => {
@@ -197,7 +213,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::from(if report.valid { 0 } else { 1 }))
         }
-        Command::Import { file, contractor, json } => {
+        Command::Import {
+            file,
+            contractor,
+            json,
+        } => {
             let settings = settings(cfg)?;
             if settings.contractor(&contractor).is_none() {
                 return Err(Unreadable(format!("unknown contractor {contractor:?}")).into());
@@ -205,7 +225,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let store = app::open_store(&settings)?;
             import::recover(&store, &settings)?;
             let input = ListInput::Path(file.clone());
-            let digest = import::digest(&input).map_err(|e| Unreadable(format!("{}: {e}", file.display())))?;
+            let digest = import::digest(&input)
+                .map_err(|e| Unreadable(format!("{}: {e}", file.display())))?;
             let sub = Submission {
                 contractor,
                 input,
@@ -214,10 +235,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 key: None,
                 allow_repeat: true,
             };
-            let outcome = import::import(&store, &settings, &sub, clock::now()).map_err(|e| match e {
-                import::ImportError::Unreadable(u) => anyhow::Error::new(Unreadable(format!("{}: {u}", file.display()))),
-                other => anyhow::Error::new(other),
-            })?;
+            let outcome =
+                import::import(&store, &settings, &sub, clock::now()).map_err(|e| match e {
+                    import::ImportError::Unreadable(u) => {
+                        anyhow::Error::new(Unreadable(format!("{}: {u}", file.display())))
+                    }
+                    other => anyhow::Error::new(other),
+                })?;
             store.flush()?;
             let batch = outcome.batch();
             if json {
@@ -246,7 +270,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             write!(out, "{}", list::template_csv())?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::List { contractor, status, format } => {
+        Command::List {
+            contractor,
+            status,
+            format,
+        } => {
             let settings = settings(cfg)?;
             if settings.contractor(&contractor).is_none() {
                 return Err(Unreadable(format!("unknown contractor {contractor:?}")).into());
@@ -255,7 +283,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let rows: Vec<Connection> = store
                 .connections(&contractor)
                 .filter(|r| match r {
-                    Ok(c) => c.status() != Status::Deleted && status.is_none_or(|s| c.status() == s),
+                    Ok(c) => {
+                        c.status() != Status::Deleted && status.is_none_or(|s| c.status() == s)
+                    }
                     Err(_) => true,
                 })
                 .collect::<Result<_, _>>()?;
@@ -272,16 +302,21 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             match command {
                 OutboxCommand::List { format, unsent } => {
                     let entries: Vec<_> = store
-                        .outbox_entries()
-                        .filter(|r| !unsent || matches!(r, Ok(e) if matches!(e.delivery, Delivery::Queued | Delivery::Failed { .. })) || r.is_err())
-                        .collect::<Result<_, _>>()?;
+                        .outbox_entries()?
+                        .into_iter()
+                        .filter(|e| {
+                            !unsent
+                                || matches!(e.delivery, Delivery::Queued | Delivery::Failed { .. })
+                        })
+                        .collect();
                     print_outbox(out, &entries, format)?;
                 }
                 OutboxCommand::Retry { ids, all } => {
                     if ids.is_empty() && !all {
                         return Err(Unreadable("name message ids, or --all".into()).into());
                     }
-                    let n = outbox::retry(&store, &ids, all, clock::now()).map_err(|e| Refused(e.to_string()))?;
+                    let n = outbox::retry(&store, &ids, all, clock::now())
+                        .map_err(|e| Refused(e.to_string()))?;
                     store.flush()?;
                     writeln!(out, "{n} message(s) queued again")?;
                 }
@@ -297,18 +332,35 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn act(cfg: Option<&std::path::Path>, t: Target, action: Action, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+fn act(
+    cfg: Option<&std::path::Path>,
+    t: Target,
+    action: Action,
+    out: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
     let settings = settings(cfg)?;
     let email = email_arg(&t.email)?;
     let store = app::open_store(&settings)?;
-    match actions::act(&store, &settings, &t.contractor, &email, action, Origin::Cli, clock::now()) {
+    match actions::act(
+        &store,
+        &settings,
+        &t.contractor,
+        &email,
+        action,
+        Origin::Cli,
+        clock::now(),
+    ) {
         Ok(c) => {
             store.flush()?;
             writeln!(out, "{}: {} (now {})", c.email, action.verb(), c.status())?;
             Ok(ExitCode::SUCCESS)
         }
-        Err(ActionError::Refused { email, reason }) => Err(Refused(format!("{email}: refused: {reason}")).into()),
-        Err(ActionError::UnknownContractor(id)) => Err(Unreadable(format!("unknown contractor {id:?}")).into()),
+        Err(ActionError::Refused { email, reason }) => {
+            Err(Refused(format!("{email}: refused: {reason}")).into())
+        }
+        Err(ActionError::UnknownContractor(id)) => {
+            Err(Unreadable(format!("unknown contractor {id:?}")).into())
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -323,7 +375,11 @@ pub fn safe_cell(s: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-fn print_connections(out: &mut impl Write, rows: &[Connection], format: Format) -> anyhow::Result<()> {
+fn print_connections(
+    out: &mut impl Write,
+    rows: &[Connection],
+    format: Format,
+) -> anyhow::Result<()> {
     match format {
         Format::Json => {
             let v: Vec<_> = rows
@@ -343,7 +399,13 @@ fn print_connections(out: &mut impl Write, rows: &[Connection], format: Format) 
         }
         Format::Csv => {
             let mut w = csv::Writer::from_writer(out);
-            w.write_record(["Subcontractor Email Address", "Subcontractor Name", "Contact Name", "Status", "Invited"])?;
+            w.write_record([
+                "Subcontractor Email Address",
+                "Subcontractor Name",
+                "Contact Name",
+                "Status",
+                "Invited",
+            ])?;
             for c in rows {
                 w.write_record([
                     safe_cell(c.email.as_str()).as_ref(),
@@ -368,25 +430,35 @@ fn print_connections(out: &mut impl Write, rows: &[Connection], format: Format) 
                     ]
                 })
                 .collect();
-            print_table(out, ["EMAIL", "COMPANY", "CONTACT", "STATUS", "INVITED"], &table)?;
+            print_table(
+                out,
+                ["EMAIL", "COMPANY", "CONTACT", "STATUS", "INVITED"],
+                &table,
+            )?;
             writeln!(out, "{} connection(s)", rows.len())?;
         }
     }
     Ok(())
 }
 
-fn print_outbox(out: &mut impl Write, entries: &[crate::model::OutboxEntry], format: Format) -> anyhow::Result<()> {
+fn print_outbox(
+    out: &mut impl Write,
+    entries: &[crate::model::OutboxEntry],
+    format: Format,
+) -> anyhow::Result<()> {
     let delivery = |d: &Delivery| match d {
         Delivery::Queued => "queued".to_owned(),
         Delivery::Sent { at } => format!("sent {}", clock::rfc3339(*at)),
         Delivery::Failed { at } => format!("failed {}", clock::rfc3339(*at)),
         Delivery::Skipped { at } => format!("skipped {}", clock::rfc3339(*at)),
     };
-    let kind = |e: &crate::model::OutboxEntry| serde_json::to_value(&e.kind).map(|v| match v {
-        serde_json::Value::String(s) => s,
-        serde_json::Value::Object(m) => m.keys().next().cloned().unwrap_or_default(),
-        other => other.to_string(),
-    });
+    let kind = |e: &crate::model::OutboxEntry| {
+        serde_json::to_value(&e.kind).map(|v| match v {
+            serde_json::Value::String(s) => s,
+            serde_json::Value::Object(m) => m.keys().next().cloned().unwrap_or_default(),
+            other => other.to_string(),
+        })
+    };
     match format {
         Format::Json => {
             let v: Vec<_> = entries
@@ -403,7 +475,15 @@ fn print_outbox(out: &mut impl Write, entries: &[crate::model::OutboxEntry], for
         }
         Format::Csv => {
             let mut w = csv::Writer::from_writer(out);
-            w.write_record(["id", "kind", "contractor", "to", "state", "attempts", "last_error"])?;
+            w.write_record([
+                "id",
+                "kind",
+                "contractor",
+                "to",
+                "state",
+                "attempts",
+                "last_error",
+            ])?;
             for e in entries {
                 w.write_record([
                     e.id.to_string(),
@@ -431,14 +511,22 @@ fn print_outbox(out: &mut impl Write, entries: &[crate::model::OutboxEntry], for
                     ])
                 })
                 .collect::<anyhow::Result<_>>()?;
-            print_table(out, ["ID", "KIND", "TO", "STATE", "ATTEMPTS", "LAST ERROR"], &table)?;
+            print_table(
+                out,
+                ["ID", "KIND", "TO", "STATE", "ATTEMPTS", "LAST ERROR"],
+                &table,
+            )?;
             writeln!(out, "{} message(s)", entries.len())?;
         }
     }
     Ok(())
 }
 
-fn print_table<const N: usize>(out: &mut impl Write, head: [&str; N], rows: &[[String; N]]) -> std::io::Result<()> {
+fn print_table<const N: usize>(
+    out: &mut impl Write,
+    head: [&str; N],
+    rows: &[[String; N]],
+) -> std::io::Result<()> {
     let mut width = head.map(|h| h.chars().count());
     for r in rows {
         for (w, cell) in width.iter_mut().zip(r) {

@@ -4,7 +4,9 @@
 //! name can never add a header or a recipient.
 
 use crate::config::{Contractor, MailSettings};
-use crate::model::{Batch, BatchState, Connection, MessageKind, OutboxEntry, RowOutcome, Timestamp};
+use crate::model::{
+    Batch, BatchState, Connection, MessageKind, OutboxEntry, RowOutcome, Timestamp,
+};
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, Message};
 use lettre::Address;
@@ -51,7 +53,10 @@ fn address(s: &str) -> Result<Address, ComposeError> {
 }
 
 fn mailbox(name: Option<&str>, addr: &str) -> Result<Mailbox, ComposeError> {
-    Ok(Mailbox::new(name.map(one_line).filter(|n| !n.is_empty()), address(addr)?))
+    Ok(Mailbox::new(
+        name.map(one_line).filter(|n| !n.is_empty()),
+        address(addr)?,
+    ))
 }
 
 fn raw(name: &'static str, value: &str) -> HeaderValue {
@@ -79,7 +84,11 @@ pub fn envelope_sender(entry: &OutboxEntry, mail: &MailSettings) -> String {
 }
 
 /// Builds the email for `entry` as of `now`.
-pub fn compose(entry: &OutboxEntry, ctx: &Context<'_>, now: Timestamp) -> Result<Message, ComposeError> {
+pub fn compose(
+    entry: &OutboxEntry,
+    ctx: &Context<'_>,
+    now: Timestamp,
+) -> Result<Message, ComposeError> {
     let mail = ctx.mail;
     let (subject, body, reply_to) = text(entry, ctx)?;
     let to_name = ctx
@@ -109,13 +118,19 @@ pub fn compose(entry: &OutboxEntry, ctx: &Context<'_>, now: Timestamp) -> Result
 }
 
 /// Subject, plain-text body and Reply-To of an entry.
-fn text(entry: &OutboxEntry, ctx: &Context<'_>) -> Result<(String, String, Option<String>), ComposeError> {
+fn text(
+    entry: &OutboxEntry,
+    ctx: &Context<'_>,
+) -> Result<(String, String, Option<String>), ComposeError> {
     let mail = ctx.mail;
     let gc = &ctx.contractor.name;
     let conn = ctx.connection;
     Ok(match &entry.kind {
         MessageKind::InviteNew | MessageKind::InviteKnown | MessageKind::Reminder => {
-            let token = entry.token.as_ref().ok_or(ComposeError::Missing("a token"))?;
+            let token = entry
+                .token
+                .as_ref()
+                .ok_or(ComposeError::Missing("a token"))?;
             let conn = conn.ok_or(ComposeError::Missing("its connection"))?;
             let yes = mail.invites_addr(&format!("{token}-yes"));
             let no = mail.invites_addr(&format!("{token}-no"));
@@ -139,9 +154,17 @@ fn text(entry: &OutboxEntry, ctx: &Context<'_>) -> Result<(String, String, Optio
                     one_line(&conn.company)
                 ),
             };
-            let prefix = if entry.kind == MessageKind::Reminder { "Reminder: " } else { "" };
+            let prefix = if entry.kind == MessageKind::Reminder {
+                "Reminder: "
+            } else {
+                ""
+            };
             (
-                format!("{prefix}{gc} invites {} to connect [ref {}]", conn.company, token.short_ref()),
+                format!(
+                    "{prefix}{gc} invites {} to connect [ref {}]",
+                    conn.company,
+                    token.short_ref()
+                ),
                 format!(
                     "{greeting}\n\n{first}\n\
                      To confirm, reply to this email with \"yes\", or write to:\n  mailto:{yes}\n\
@@ -154,13 +177,22 @@ fn text(entry: &OutboxEntry, ctx: &Context<'_>) -> Result<(String, String, Optio
         }
         MessageKind::AckSubcontractor => (
             format!("Your answer to {gc} was received"),
-            format!("Thank you. {gc} has been told of your answer: {}.\n", entry.detail),
+            format!(
+                "Thank you. {gc} has been told of your answer: {}.\n",
+                entry.detail
+            ),
             None,
         ),
         MessageKind::ContractorNotice => {
             let who = conn
                 .map(|c| format!("{} <{}>", one_line(&c.company), c.email))
-                .unwrap_or_else(|| entry.about.as_ref().map(|a| a.to_string()).unwrap_or_default());
+                .unwrap_or_else(|| {
+                    entry
+                        .about
+                        .as_ref()
+                        .map(|a| a.to_string())
+                        .unwrap_or_default()
+                });
             (
                 format!("{who}: {}", entry.detail),
                 format!("The connection with {who} is now {}.\n", entry.detail),
@@ -200,9 +232,18 @@ pub fn report_body(b: &Batch) -> String {
         if let Some(report) = &b.report {
             if let Ok(v) = serde_json::from_str::<serde_json::Value>(report) {
                 for e in v["errors"].as_array().into_iter().flatten() {
-                    let row = e["row"].as_u64().map(|r| format!("row {r}")).unwrap_or_else(|| "file".into());
-                    let col = e["column"].as_str().map(|c| format!(", column \"{c}\"")).unwrap_or_default();
-                    body.push_str(&format!("- {row}{col}: {}\n", e["message"].as_str().unwrap_or("")));
+                    let row = e["row"]
+                        .as_u64()
+                        .map(|r| format!("row {r}"))
+                        .unwrap_or_else(|| "file".into());
+                    let col = e["column"]
+                        .as_str()
+                        .map(|c| format!(", column \"{c}\""))
+                        .unwrap_or_default();
+                    body.push_str(&format!(
+                        "- {row}{col}: {}\n",
+                        e["message"].as_str().unwrap_or("")
+                    ));
                 }
             }
         }
@@ -231,7 +272,12 @@ pub fn report_body(b: &Batch) -> String {
                 RowOutcome::Unchanged(_) => want == 2,
             })
             .map(|n| match n.outcome {
-                RowOutcome::Unchanged(why) => format!("- row {}: {} <{}>: {why}", n.row, one_line(&n.company), n.email),
+                RowOutcome::Unchanged(why) => format!(
+                    "- row {}: {} <{}>: {why}",
+                    n.row,
+                    one_line(&n.company),
+                    n.email
+                ),
                 _ => format!("- row {}: {} <{}>", n.row, one_line(&n.company), n.email),
             })
             .collect();

@@ -9,14 +9,15 @@ pub mod worker;
 use crate::model::{Delivery, OutboxEntry, Timestamp};
 use crate::store::{Store, StoreError};
 
-/// Puts failed (or, with `all`, every unsent) entries back in the queue, due
-/// now. Returns how many were requeued.
+/// Puts the named entries (or, with `all`, every failed one) back in the
+/// queue, due now. Returns how many were requeued.
 pub fn retry(store: &Store, ids: &[u64], all: bool, now: Timestamp) -> Result<usize, StoreError> {
     let targets: Vec<OutboxEntry> = if all {
         store
-            .outbox_entries()
-            .filter(|r| !matches!(r, Ok(e) if matches!(e.delivery, Delivery::Sent { .. } | Delivery::Skipped { .. })))
-            .collect::<Result<_, _>>()?
+            .outbox_entries()?
+            .into_iter()
+            .filter(|e| matches!(e.delivery, Delivery::Failed { .. }))
+            .collect()
     } else {
         let mut v = Vec::new();
         for id in ids {
@@ -30,18 +31,20 @@ pub fn retry(store: &Store, ids: &[u64], all: bool, now: Timestamp) -> Result<us
     let mut n = 0;
     for e in targets {
         if matches!(e.delivery, Delivery::Sent { .. }) {
-            return Err(StoreError::Aborted(format!("outbox message {} was already sent", e.id)));
+            return Err(StoreError::Aborted(format!(
+                "outbox message {} was already sent",
+                e.id
+            )));
         }
         store.transact(|tx| {
-            let Some(mut cur) = tx.outbox_entry(e.id)? else {
+            let Some(seen) = tx.outbox_entry(&e)? else {
                 return Ok(());
             };
-            let was_queued = cur.delivery == Delivery::Queued;
-            let old_due = cur.due_at;
+            let mut cur = seen.clone();
             cur.delivery = Delivery::Queued;
             cur.due_at = now;
             cur.attempts = 0;
-            tx.update_outbox(&cur, old_due, was_queued)
+            tx.update_outbox(&seen, &cur)
         })?;
         n += 1;
     }

@@ -17,7 +17,10 @@ pub enum SendError {
 /// A configured transport.
 pub enum Transport {
     /// `.eml` files in a folder, each synced to disk before it counts as sent.
-    File { dir: PathBuf, inner: AsyncFileTransport<Tokio1Executor> },
+    File {
+        dir: PathBuf,
+        inner: AsyncFileTransport<Tokio1Executor>,
+    },
 }
 
 impl Transport {

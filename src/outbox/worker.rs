@@ -31,7 +31,13 @@ pub enum Sent {
 
 /// Drains the outbox until `cancel` fires. `wake` is notified by whoever
 /// commits new entries.
-pub async fn run(store: Store, settings: Arc<Settings>, transport: Transport, wake: Arc<Notify>, cancel: CancellationToken) {
+pub async fn run(
+    store: Store,
+    settings: Arc<Settings>,
+    transport: Transport,
+    wake: Arc<Notify>,
+    cancel: CancellationToken,
+) {
     loop {
         if cancel.is_cancelled() {
             break;
@@ -46,7 +52,9 @@ pub async fn run(store: Store, settings: Arc<Settings>, transport: Transport, wa
         };
         if due.is_empty() {
             let wait = match store.next_due() {
-                Ok(Some(t)) => Duration::from_secs((t - now).clamp(0, IDLE_POLL.as_secs() as i64) as u64),
+                Ok(Some(t)) => {
+                    Duration::from_secs((t - now).clamp(0, IDLE_POLL.as_secs() as i64) as u64)
+                }
                 _ => IDLE_POLL,
             };
             tokio::select! {
@@ -70,7 +78,11 @@ pub async fn run(store: Store, settings: Arc<Settings>, transport: Transport, wa
 
 /// Sends everything due now, once, and returns how many were handled (for
 /// the CLI and tests).
-pub async fn drain_once(store: &Store, settings: &Settings, transport: &Transport) -> Result<usize, StoreError> {
+pub async fn drain_once(
+    store: &Store,
+    settings: &Settings,
+    transport: &Transport,
+) -> Result<usize, StoreError> {
     let mut n = 0;
     loop {
         let due = store.due(clock::now(), settings.outbox.batch)?;
@@ -85,20 +97,38 @@ pub async fn drain_once(store: &Store, settings: &Settings, transport: &Transpor
 }
 
 /// Delivers one entry and records the outcome.
-pub async fn deliver(store: &Store, settings: &Settings, transport: &Transport, entry: OutboxEntry, now: Timestamp) -> Result<Sent, StoreError> {
+pub async fn deliver(
+    store: &Store,
+    settings: &Settings,
+    transport: &Transport,
+    entry: OutboxEntry,
+    now: Timestamp,
+) -> Result<Sent, StoreError> {
     let span = tracing::info_span!("outbox", id = entry.id, kind = ?entry.kind);
     let _enter = span.enter();
     let Some(contractor) = settings.contractor(&entry.contractor) else {
-        return finish(store, &entry, now, Err(SendError::Permanent(format!("unknown contractor {}", entry.contractor))), settings);
+        return finish(
+            store,
+            &entry,
+            now,
+            Err(SendError::Permanent(format!(
+                "unknown contractor {}",
+                entry.contractor
+            ))),
+            settings,
+        );
     };
     let connection = match &entry.about {
         Some(a) => store.connection(&entry.contractor, a)?,
         None => None,
     };
-    if matches!(entry.kind, MessageKind::InviteNew | MessageKind::InviteKnown | MessageKind::Reminder) {
-        let live = connection
-            .as_ref()
-            .is_some_and(|c| c.status() == Status::Pending && Some(&c.token) == entry.token.as_ref());
+    if matches!(
+        entry.kind,
+        MessageKind::InviteNew | MessageKind::InviteKnown | MessageKind::Reminder
+    ) {
+        let live = connection.as_ref().is_some_and(|c| {
+            c.status() == Status::Pending && Some(&c.token) == entry.token.as_ref()
+        });
         if !live {
             return skip(store, &entry, now);
         }
@@ -115,9 +145,9 @@ pub async fn deliver(store: &Store, settings: &Settings, transport: &Transport, 
     };
     let result = match compose(&entry, &ctx, now) {
         Ok(message) => transport.send(message).await.map(|_| ()),
-        Err(e @ (ComposeError::Address(..) | ComposeError::Build(_) | ComposeError::Missing(_))) => {
-            Err(SendError::Permanent(e.to_string()))
-        }
+        Err(
+            e @ (ComposeError::Address(..) | ComposeError::Build(_) | ComposeError::Missing(_)),
+        ) => Err(SendError::Permanent(e.to_string())),
     };
     finish(store, &entry, now, result, settings)
 }
@@ -125,11 +155,10 @@ pub async fn deliver(store: &Store, settings: &Settings, transport: &Transport, 
 fn skip(store: &Store, entry: &OutboxEntry, now: Timestamp) -> Result<Sent, StoreError> {
     tracing::info!("skipped: the invitation is no longer pending with this token");
     store.transact(|tx| {
-        if let Some(mut cur) = tx.outbox_entry(entry.id)? {
-            let old = cur.due_at;
-            let queued = cur.delivery == Delivery::Queued;
-            cur.delivery = Delivery::Skipped { at: now };
-            tx.update_outbox(&cur, old, queued)?;
+        if let Some(cur) = tx.outbox_entry(entry)? {
+            let mut next = cur.clone();
+            next.delivery = Delivery::Skipped { at: now };
+            tx.update_outbox(&cur, &next)?;
         }
         Ok(())
     })?;
@@ -138,20 +167,32 @@ fn skip(store: &Store, entry: &OutboxEntry, now: Timestamp) -> Result<Sent, Stor
 
 /// Exponential backoff with jitter: base * 2^(attempt-1), capped, +-20%.
 pub fn backoff(base: Duration, attempt: u32, jitter_seed: u64) -> Duration {
-    let exp = base.as_secs().max(1).saturating_mul(1u64 << attempt.saturating_sub(1).min(20));
+    let exp = base
+        .as_secs()
+        .max(1)
+        .saturating_mul(1u64 << attempt.saturating_sub(1).min(20));
     let capped = exp.min(MAX_BACKOFF_SECS);
     let spread = capped / 5;
-    let jitter = if spread == 0 { 0 } else { jitter_seed % (2 * spread + 1) };
+    let jitter = if spread == 0 {
+        0
+    } else {
+        jitter_seed % (2 * spread + 1)
+    };
     Duration::from_secs(capped - spread + jitter)
 }
 
-fn finish(store: &Store, entry: &OutboxEntry, now: Timestamp, result: Result<(), SendError>, settings: &Settings) -> Result<Sent, StoreError> {
+fn finish(
+    store: &Store,
+    entry: &OutboxEntry,
+    now: Timestamp,
+    result: Result<(), SendError>,
+    settings: &Settings,
+) -> Result<Sent, StoreError> {
     let outcome = store.transact(|tx| {
-        let Some(mut cur) = tx.outbox_entry(entry.id)? else {
+        let Some(seen) = tx.outbox_entry(entry)? else {
             return Ok(Sent::Skipped);
         };
-        let old_due = cur.due_at;
-        let was_queued = cur.delivery == Delivery::Queued;
+        let mut cur = seen.clone();
         cur.attempts += 1;
         let outcome = match &result {
             Ok(()) => {
@@ -160,7 +201,11 @@ fn finish(store: &Store, entry: &OutboxEntry, now: Timestamp, result: Result<(),
                 Sent::Sent
             }
             Err(SendError::Transient(why)) if cur.attempts < settings.outbox.max_attempts => {
-                let wait = backoff(settings.outbox.retry_base, cur.attempts, entry.id ^ now as u64);
+                let wait = backoff(
+                    settings.outbox.retry_base,
+                    cur.attempts,
+                    entry.id ^ now as u64,
+                );
                 cur.due_at = now + wait.as_secs() as Timestamp;
                 cur.last_error = Some(why.clone());
                 Sent::Retry
@@ -171,7 +216,7 @@ fn finish(store: &Store, entry: &OutboxEntry, now: Timestamp, result: Result<(),
                 Sent::Failed
             }
         };
-        tx.update_outbox(&cur, old_due, was_queued)?;
+        tx.update_outbox(&seen, &cur)?;
         Ok(outcome)
     })?;
     match (&outcome, &result) {

@@ -1,26 +1,31 @@
-//! The one module that names sled. It owns the trees, their keys and the
+//! The one module that names sled. It owns the tables, their keys and the
 //! record encoding, and offers typed reads plus [`Store::transact`], in which
 //! a state change and the outbox messages it causes commit together.
+//!
+//! All tables live in one sled tree under one-byte prefixes, so that a
+//! transaction over several of them is a single `apply_batch`, which sled
+//! makes atomic on disk and to readers. Writers are serialised by a mutex:
+//! a transaction reads (seeing its own writes), then applies its batch with
+//! no other writer in between. sled itself allows one process per store.
 
 mod keys;
 
 use crate::core::email::EmailAddr;
 use crate::core::token::Token;
-use crate::model::{Account, Batch, Connection, Delivery, OutboxEntry, Timestamp};
+use crate::model::{Account, Batch, BatchState, Connection, Delivery, OutboxEntry, Timestamp};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use sled::transaction::{
-    ConflictableTransactionError, TransactionError, TransactionalTree, UnabortableTransactionError,
-};
-use sled::Transactional;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 /// The store's schema version; bumped on any change of encoding.
 const SCHEMA: u32 = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("the store at {path} is in use by another subinvite process (stop the daemon, or run this on the daemon's machine when it is stopped)")]
+    #[error("the store at {path} is in use by another subinvite process (is the daemon running?)")]
     Locked { path: String },
     #[error("store: {0}")]
     Sled(#[from] sled::Error),
@@ -28,62 +33,32 @@ pub enum StoreError {
     Corrupt { what: &'static str, why: String },
     #[error("the store has schema {found}, this subinvite reads schema {SCHEMA}")]
     Schema { found: u32 },
-    /// A transaction was aborted on purpose (the message says why).
+    /// A transaction was given up on purpose (the message says why).
     #[error("{0}")]
     Aborted(String),
 }
 
-/// An error inside a transaction: a conflict (sled retries the closure), a
-/// storage failure, or an abort carrying the reason.
-#[derive(Debug)]
-pub struct TxError(TxFail);
-
-#[derive(Debug)]
-enum TxFail {
-    Conflict,
-    Storage(sled::Error),
-    Abort(StoreError),
-}
-
-impl From<StoreError> for TxError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Sled(s) => TxError(TxFail::Storage(s)),
-            other => TxError(TxFail::Abort(other)),
-        }
-    }
-}
-
-impl From<sled::Error> for TxError {
-    fn from(e: sled::Error) -> Self {
-        TxError(TxFail::Storage(e))
-    }
-}
-
-impl From<UnabortableTransactionError> for TxError {
-    fn from(e: UnabortableTransactionError) -> Self {
-        match e {
-            UnabortableTransactionError::Storage(s) => TxError(TxFail::Storage(s)),
-            UnabortableTransactionError::Conflict => TxError(TxFail::Conflict),
-        }
-    }
-}
-
 /// What transaction bodies return.
-pub type TxResult<T> = Result<T, TxError>;
+pub type TxResult<T> = Result<T, StoreError>;
 
-/// An open store.
-#[derive(Clone)]
-pub struct Store {
-    db: sled::Db,
-    connections: sled::Tree,
-    accounts: sled::Tree,
-    tokens: sled::Tree,
-    outbox: sled::Tree,
-    queue: sled::Tree,
-    batches: sled::Tree,
-    digests: sled::Tree,
-    seen: sled::Tree,
+/// One-byte prefixes of the tables.
+mod table {
+    pub const CONNECTIONS: u8 = b'c';
+    pub const ACCOUNTS: u8 = b'a';
+    pub const TOKENS: u8 = b't';
+    pub const OUTBOX: u8 = b'o';
+    pub const QUEUE: u8 = b'q';
+    pub const BATCHES: u8 = b'b';
+    pub const DIGESTS: u8 = b'd';
+    pub const SEEN: u8 = b's';
+}
+
+fn key(table: u8, rest: impl AsRef<[u8]>) -> Vec<u8> {
+    let rest = rest.as_ref();
+    let mut v = Vec::with_capacity(1 + rest.len());
+    v.push(table);
+    v.extend_from_slice(rest);
+    v
 }
 
 fn encode<T: Serialize>(v: &T) -> Vec<u8> {
@@ -98,6 +73,14 @@ fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<T, St
     })
 }
 
+/// An open store.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    data: sled::Tree,
+    writer: Arc<Mutex<()>>,
+}
+
 impl Store {
     /// Opens (or creates) the store at `path`. `cache_mib` bounds sled's page
     /// cache.
@@ -107,7 +90,10 @@ impl Store {
             .cache_capacity(cache_mib * 1024 * 1024)
             .open()
             .map_err(|e| match e {
-                sled::Error::Io(ref io) if io.kind() == std::io::ErrorKind::WouldBlock || io.raw_os_error() == Some(11) => {
+                sled::Error::Io(ref io)
+                    if io.kind() == std::io::ErrorKind::WouldBlock
+                        || io.raw_os_error() == Some(11) =>
+                {
                     StoreError::Locked {
                         path: path.display().to_string(),
                     }
@@ -119,64 +105,43 @@ impl Store {
                 db.insert("schema", &SCHEMA.to_be_bytes())?;
             }
             Some(v) => {
-                let found = v
-                    .as_ref()
-                    .try_into()
-                    .map(u32::from_be_bytes)
-                    .unwrap_or(0);
+                let found = v.as_ref().try_into().map(u32::from_be_bytes).unwrap_or(0);
                 if found != SCHEMA {
                     return Err(StoreError::Schema { found });
                 }
             }
         }
         Ok(Store {
-            connections: db.open_tree("connections")?,
-            accounts: db.open_tree("accounts")?,
-            tokens: db.open_tree("tokens")?,
-            outbox: db.open_tree("outbox")?,
-            queue: db.open_tree("queue")?,
-            batches: db.open_tree("batches")?,
-            digests: db.open_tree("digests")?,
-            seen: db.open_tree("seen")?,
+            data: db.open_tree("data")?,
             db,
+            writer: Arc::new(Mutex::new(())),
         })
     }
 
-    /// Runs `f` as one atomic transaction over every tree. `f` may run more
-    /// than once (on conflict), so it must only read and write through `tx`.
-    pub fn transact<T>(&self, f: impl Fn(&Tx<'_>) -> TxResult<T>) -> Result<T, StoreError> {
-        let trees = (
-            &self.connections,
-            &self.accounts,
-            &self.tokens,
-            &self.outbox,
-            &self.queue,
-            &self.batches,
-            &self.digests,
-            &self.seen,
-        );
-        let result = trees.transaction(|(c, a, t, o, q, b, d, s)| {
-            let tx = Tx {
-                connections: c,
-                accounts: a,
-                tokens: t,
-                outbox: o,
-                queue: q,
-                batches: b,
-                digests: d,
-                seen: s,
-            };
-            f(&tx).map_err(|TxError(e)| match e {
-                TxFail::Conflict => ConflictableTransactionError::Conflict,
-                TxFail::Storage(s) => ConflictableTransactionError::Storage(s),
-                TxFail::Abort(e) => ConflictableTransactionError::Abort(e),
-            })
-        });
-        match result {
-            Ok(v) => Ok(v),
-            Err(TransactionError::Abort(e)) => Err(e),
-            Err(TransactionError::Storage(e)) => Err(StoreError::Sled(e)),
+    /// Runs `f` as one atomic transaction: its writes are applied together
+    /// or not at all, and no other transaction writes in between.
+    pub fn transact<T>(&self, f: impl FnOnce(&Tx<'_>) -> TxResult<T>) -> Result<T, StoreError> {
+        // A poisoned lock only means another writer panicked; its batch was
+        // never applied, so the store is consistent.
+        let _guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let tx = Tx {
+            db: &self.db,
+            data: &self.data,
+            writes: RefCell::new(BTreeMap::new()),
+        };
+        let value = f(&tx)?;
+        let writes = tx.writes.into_inner();
+        if !writes.is_empty() {
+            let mut batch = sled::Batch::default();
+            for (k, v) in writes {
+                match v {
+                    Some(v) => batch.insert(k, v),
+                    None => batch.remove(k),
+                }
+            }
+            self.data.apply_batch(batch)?;
         }
+        Ok(value)
     }
 
     /// A fresh id, unique for the life of the store.
@@ -190,49 +155,76 @@ impl Store {
         Ok(())
     }
 
-    pub fn connection(&self, contractor: &str, email: &EmailAddr) -> Result<Option<Connection>, StoreError> {
-        self.connections
-            .get(keys::connection(contractor, email.as_str()))?
-            .map(|v| decode("connection", &v))
-            .transpose()
+    fn get<T: DeserializeOwned>(
+        &self,
+        what: &'static str,
+        k: Vec<u8>,
+    ) -> Result<Option<T>, StoreError> {
+        self.data.get(k)?.map(|v| decode(what, &v)).transpose()
+    }
+
+    fn scan<T: DeserializeOwned>(
+        &self,
+        what: &'static str,
+        prefix: Vec<u8>,
+    ) -> impl Iterator<Item = Result<T, StoreError>> + '_ {
+        self.data
+            .scan_prefix(prefix)
+            .map(move |r| decode(what, &r?.1))
+    }
+
+    pub fn connection(
+        &self,
+        contractor: &str,
+        email: &EmailAddr,
+    ) -> Result<Option<Connection>, StoreError> {
+        self.get(
+            "connection",
+            key(
+                table::CONNECTIONS,
+                keys::connection(contractor, email.as_str()),
+            ),
+        )
     }
 
     /// Every connection of `contractor` (deleted ones included), by address.
-    pub fn connections(&self, contractor: &str) -> impl Iterator<Item = Result<Connection, StoreError>> + '_ {
-        self.connections
-            .scan_prefix(keys::contractor_prefix(contractor))
-            .map(|r| decode("connection", &r?.1))
+    pub fn connections(
+        &self,
+        contractor: &str,
+    ) -> impl Iterator<Item = Result<Connection, StoreError>> + '_ {
+        self.scan(
+            "connection",
+            key(table::CONNECTIONS, keys::contractor_prefix(contractor)),
+        )
     }
 
     /// The connection a token was issued for (its token may since have been
     /// replaced: compare `connection.token`).
     pub fn connection_by_token(&self, token: &Token) -> Result<Option<Connection>, StoreError> {
-        let Some(key) = self.tokens.get(token.as_str())? else {
+        let Some(conn_key) = self.data.get(key(table::TOKENS, token.as_str()))? else {
             return Ok(None);
         };
-        self.connections
-            .get(key)?
-            .map(|v| decode("connection", &v))
-            .transpose()
+        self.get("connection", key(table::CONNECTIONS, conn_key))
     }
 
     pub fn account(&self, email: &EmailAddr) -> Result<Option<Account>, StoreError> {
-        self.accounts
-            .get(email.as_str())?
-            .map(|v| decode("account", &v))
-            .transpose()
+        self.get("account", key(table::ACCOUNTS, email.as_str()))
     }
 
     pub fn batch(&self, id: u64) -> Result<Option<Batch>, StoreError> {
-        self.batches
-            .get(keys::id(id))?
-            .map(|v| decode("batch", &v))
-            .transpose()
+        self.get("batch", key(table::BATCHES, keys::id(id)))
     }
 
-    /// The earlier batch of this contractor with the same content, if any.
-    pub fn batch_by_digest(&self, contractor: &str, digest: &str) -> Result<Option<Batch>, StoreError> {
-        let Some(id) = self.digests.get(keys::digest(contractor, digest))? else {
+    /// The latest batch of this contractor with the same content, if any.
+    pub fn batch_by_digest(
+        &self,
+        contractor: &str,
+        digest: &str,
+    ) -> Result<Option<Batch>, StoreError> {
+        let Some(id) = self
+            .data
+            .get(key(table::DIGESTS, keys::digest(contractor, digest)))?
+        else {
             return Ok(None);
         };
         match keys::id_of(&id) {
@@ -246,190 +238,184 @@ impl Store {
 
     /// Batches still being applied (to roll forward after a crash).
     pub fn unfinished_batches(&self) -> Result<Vec<Batch>, StoreError> {
-        let mut out = Vec::new();
-        for r in self.batches.iter() {
-            let b: Batch = decode("batch", &r?.1)?;
-            if matches!(b.state, crate::model::BatchState::Applying { .. }) {
-                out.push(b);
+        self.scan::<Batch>("batch", vec![table::BATCHES])
+            .filter(|b| !matches!(b, Ok(b) if !matches!(b.state, BatchState::Applying { .. })))
+            .collect()
+    }
+
+    /// An outbox entry by id, queued or done.
+    pub fn outbox_entry(&self, id: u64) -> Result<Option<OutboxEntry>, StoreError> {
+        if let Some(e) = self.get("outbox entry", key(table::OUTBOX, keys::id(id)))? {
+            return Ok(Some(e));
+        }
+        for r in self.data.scan_prefix([table::QUEUE]) {
+            let (k, v) = r?;
+            if keys::queue_parts(&k[1..]).is_some_and(|(_, i)| i == id) {
+                return decode("outbox entry", &v).map(Some);
             }
         }
-        Ok(out)
+        Ok(None)
     }
 
-    pub fn outbox_entry(&self, id: u64) -> Result<Option<OutboxEntry>, StoreError> {
-        self.outbox
-            .get(keys::id(id))?
-            .map(|v| decode("outbox entry", &v))
-            .transpose()
-    }
-
-    /// Every outbox entry, oldest first.
-    pub fn outbox_entries(&self) -> impl Iterator<Item = Result<OutboxEntry, StoreError>> + '_ {
-        self.outbox.iter().map(|r| decode("outbox entry", &r?.1))
+    /// Every outbox entry, queued or done, by id.
+    pub fn outbox_entries(&self) -> Result<Vec<OutboxEntry>, StoreError> {
+        let mut all: Vec<OutboxEntry> = self
+            .scan("outbox entry", vec![table::OUTBOX])
+            .chain(self.scan("outbox entry", vec![table::QUEUE]))
+            .collect::<Result<_, _>>()?;
+        all.sort_by_key(|e| e.id);
+        Ok(all)
     }
 
     /// Up to `limit` queued entries due at `now`, earliest first.
     pub fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
-        let mut out = Vec::new();
-        for r in self.queue.range(..keys::queue(now, u64::MAX)) {
-            let (k, _) = r?;
-            let Some((_, id)) = keys::queue_parts(&k) else { continue };
-            if let Some(e) = self.outbox_entry(id)? {
-                out.push(e);
-            }
-            if out.len() >= limit {
-                break;
-            }
-        }
-        Ok(out)
+        self.data
+            .range(key(table::QUEUE, [])..key(table::QUEUE, keys::queue(now, u64::MAX)))
+            .take(limit)
+            .map(|r| decode("outbox entry", &r?.1))
+            .collect()
     }
 
     /// When the next queued entry is due, if any.
     pub fn next_due(&self) -> Result<Option<Timestamp>, StoreError> {
         Ok(self
-            .queue
-            .first()?
-            .and_then(|(k, _)| keys::queue_parts(&k))
+            .data
+            .scan_prefix([table::QUEUE])
+            .next()
+            .transpose()?
+            .and_then(|(k, _)| keys::queue_parts(&k[1..]))
             .map(|(due, _)| due))
     }
 
-    /// Whether an input with this idempotency key was already handled.
-    pub fn seen(&self, key: &str) -> Result<Option<String>, StoreError> {
+    /// How an input with this idempotency key was handled, if it was.
+    pub fn seen(&self, k: &str) -> Result<Option<String>, StoreError> {
         Ok(self
-            .seen
-            .get(key)?
+            .data
+            .get(key(table::SEEN, k))?
             .map(|v| String::from_utf8_lossy(&v).into_owned()))
-    }
-
-    /// Subscribes to changes of the delivery queue (for the sender task).
-    pub fn watch_queue(&self) -> sled::Subscriber {
-        self.queue.watch_prefix(vec![])
     }
 }
 
-/// The view of the store inside one transaction.
+/// The view of the store inside one transaction: reads see the
+/// transaction's own writes; writes are applied when it ends.
 pub struct Tx<'a> {
-    connections: &'a TransactionalTree,
-    accounts: &'a TransactionalTree,
-    tokens: &'a TransactionalTree,
-    outbox: &'a TransactionalTree,
-    queue: &'a TransactionalTree,
-    batches: &'a TransactionalTree,
-    digests: &'a TransactionalTree,
-    seen: &'a TransactionalTree,
+    db: &'a sled::Db,
+    data: &'a sled::Tree,
+    writes: RefCell<BTreeMap<Vec<u8>, Option<Vec<u8>>>>,
 }
 
 impl Tx<'_> {
-    pub fn connection(&self, contractor: &str, email: &EmailAddr) -> TxResult<Option<Connection>> {
-        self.connections
-            .get(keys::connection(contractor, email.as_str()))
-            ?
-            .map(|v| decode("connection", &v))
-            .transpose()
-            .map_err(TxError::from)
+    fn raw(&self, k: &[u8]) -> TxResult<Option<Vec<u8>>> {
+        if let Some(v) = self.writes.borrow().get(k) {
+            return Ok(v.clone());
+        }
+        Ok(self.data.get(k)?.map(|v| v.to_vec()))
     }
 
+    fn get<T: DeserializeOwned>(&self, what: &'static str, k: &[u8]) -> TxResult<Option<T>> {
+        self.raw(k)?.map(|v| decode(what, &v)).transpose()
+    }
+
+    fn put(&self, k: Vec<u8>, v: Vec<u8>) {
+        self.writes.borrow_mut().insert(k, Some(v));
+    }
+
+    fn remove(&self, k: Vec<u8>) {
+        self.writes.borrow_mut().insert(k, None);
+    }
+
+    pub fn connection(&self, contractor: &str, email: &EmailAddr) -> TxResult<Option<Connection>> {
+        self.get(
+            "connection",
+            &key(
+                table::CONNECTIONS,
+                keys::connection(contractor, email.as_str()),
+            ),
+        )
+    }
+
+    /// Writes a connection and indexes its token.
     pub fn put_connection(&self, c: &Connection) -> TxResult<()> {
-        let key = keys::connection(&c.contractor, c.email.as_str());
-        self.tokens
-            .insert(c.token.as_str().as_bytes(), key.as_slice())
-            ?;
-        self.connections
-            .insert(key, encode(c))
-            ?;
+        let conn_key = keys::connection(&c.contractor, c.email.as_str());
+        self.put(key(table::TOKENS, c.token.as_str()), conn_key.clone());
+        self.put(key(table::CONNECTIONS, conn_key), encode(c));
         Ok(())
     }
 
     pub fn account(&self, email: &EmailAddr) -> TxResult<Option<Account>> {
-        self.accounts
-            .get(email.as_str())
-            ?
-            .map(|v| decode("account", &v))
-            .transpose()
-            .map_err(TxError::from)
+        self.get("account", &key(table::ACCOUNTS, email.as_str()))
     }
 
     pub fn put_account(&self, a: &Account) -> TxResult<()> {
-        self.accounts
-            .insert(a.email.as_str().as_bytes(), encode(a))
-            ?;
+        self.put(key(table::ACCOUNTS, a.email.as_str()), encode(a));
         Ok(())
     }
 
     pub fn batch(&self, id: u64) -> TxResult<Option<Batch>> {
-        self.batches
-            .get(keys::id(id))
-            ?
-            .map(|v| decode("batch", &v))
-            .transpose()
-            .map_err(TxError::from)
+        self.get("batch", &key(table::BATCHES, keys::id(id)))
     }
 
     pub fn put_batch(&self, b: &Batch) -> TxResult<()> {
-        self.batches
-            .insert(&keys::id(b.id), encode(b))
-            ?;
-        self.digests
-            .insert(keys::digest(&b.contractor, &b.digest), &keys::id(b.id))
-            ?;
+        self.put(key(table::BATCHES, keys::id(b.id)), encode(b));
+        self.put(
+            key(table::DIGESTS, keys::digest(&b.contractor, &b.digest)),
+            keys::id(b.id).to_vec(),
+        );
         Ok(())
     }
 
-    /// Adds a message to the outbox and the delivery queue. `entry.id` is
-    /// assigned here and returned.
+    /// Adds a message to the delivery queue. `entry.id` is assigned here and
+    /// returned.
     pub fn enqueue(&self, mut entry: OutboxEntry) -> TxResult<u64> {
-        entry.id = self.outbox.generate_id()?;
+        entry.id = self.db.generate_id()?;
         entry.delivery = Delivery::Queued;
-        self.outbox
-            .insert(&keys::id(entry.id), encode(&entry))
-            ?;
-        self.queue
-            .insert(&keys::queue(entry.due_at, entry.id), &[])
-            ?;
+        self.put(
+            key(table::QUEUE, keys::queue(entry.due_at, entry.id)),
+            encode(&entry),
+        );
         Ok(entry.id)
     }
 
-    pub fn outbox_entry(&self, id: u64) -> TxResult<Option<OutboxEntry>> {
-        self.outbox
-            .get(keys::id(id))
-            ?
-            .map(|v| decode("outbox entry", &v))
-            .transpose()
-            .map_err(TxError::from)
+    /// The current version of an entry read earlier as `seen`.
+    pub fn outbox_entry(&self, seen: &OutboxEntry) -> TxResult<Option<OutboxEntry>> {
+        if seen.delivery == Delivery::Queued {
+            self.get(
+                "outbox entry",
+                &key(table::QUEUE, keys::queue(seen.due_at, seen.id)),
+            )
+        } else {
+            self.get("outbox entry", &key(table::OUTBOX, keys::id(seen.id)))
+        }
     }
 
-    /// Rewrites an entry, moving it in the queue from `old_due` to its new
-    /// due time (or out of the queue once it is no longer queued).
-    pub fn update_outbox(&self, entry: &OutboxEntry, old_due: Timestamp, was_queued: bool) -> TxResult<()> {
-        if was_queued {
-            self.queue
-                .remove(&keys::queue(old_due, entry.id))
-                ?;
+    /// Rewrites an entry read earlier as `seen`: queued entries live in the
+    /// queue under their due time; done ones in the outbox log by id.
+    pub fn update_outbox(&self, seen: &OutboxEntry, entry: &OutboxEntry) -> TxResult<()> {
+        if seen.delivery == Delivery::Queued {
+            self.remove(key(table::QUEUE, keys::queue(seen.due_at, seen.id)));
+        } else {
+            self.remove(key(table::OUTBOX, keys::id(seen.id)));
         }
         if entry.delivery == Delivery::Queued {
-            self.queue
-                .insert(&keys::queue(entry.due_at, entry.id), &[])
-                ?;
+            self.put(
+                key(table::QUEUE, keys::queue(entry.due_at, entry.id)),
+                encode(entry),
+            );
+        } else {
+            self.put(key(table::OUTBOX, keys::id(entry.id)), encode(entry));
         }
-        self.outbox
-            .insert(&keys::id(entry.id), encode(entry))
-            ?;
         Ok(())
     }
 
-    /// Records that the input with idempotency key `key` was handled, and how.
-    pub fn mark_seen(&self, key: &str, outcome: &str) -> TxResult<()> {
-        self.seen
-            .insert(key.as_bytes(), outcome.as_bytes())
-            ?;
+    /// Records that the input with idempotency key `k` was handled, and how.
+    pub fn mark_seen(&self, k: &str, outcome: &str) -> TxResult<()> {
+        self.put(key(table::SEEN, k), outcome.as_bytes().to_vec());
         Ok(())
     }
 
-    pub fn seen(&self, key: &str) -> TxResult<Option<String>> {
+    pub fn seen(&self, k: &str) -> TxResult<Option<String>> {
         Ok(self
-            .seen
-            .get(key.as_bytes())
-            ?
+            .raw(&key(table::SEEN, k))?
             .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 }
