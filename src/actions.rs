@@ -6,7 +6,9 @@ use crate::config::Settings;
 use crate::core::connection::{decide, Effect, Event, Keep};
 use crate::core::email::EmailAddr;
 use crate::core::token::Token;
-use crate::model::{Connection, Delivery, HistoryEntry, MessageKind, Origin, OutboxEntry, Timestamp};
+use crate::model::{
+    Connection, Delivery, HistoryEntry, MessageKind, Origin, OutboxEntry, Timestamp,
+};
 use crate::store::{Store, StoreError, Tx, TxResult};
 
 /// A request a contractor can make about one connection.
@@ -93,12 +95,38 @@ pub fn act(
                 }
                 Effect::SendInvite => {
                     let known = tx.account(email)?.is_some();
-                    let kind = if known { MessageKind::InviteKnown } else { MessageKind::InviteNew };
-                    enqueue(tx, &conn, kind, email.clone(), Some(conn.token.clone()), String::new(), now)?;
+                    let kind = if known {
+                        MessageKind::InviteKnown
+                    } else {
+                        MessageKind::InviteNew
+                    };
+                    enqueue(
+                        tx,
+                        &conn,
+                        kind,
+                        email.clone(),
+                        Some(conn.token.clone()),
+                        String::new(),
+                        now,
+                    )?;
                 }
                 Effect::ConfirmToContractor => {
-                    let detail = format!("{} <{}> {}: now {}", conn.company, conn.email, action.verb(), t.to.status);
-                    enqueue(tx, &conn, MessageKind::ActionConfirmation, gc.notify.clone(), None, detail, now)?;
+                    let detail = format!(
+                        "{} <{}> {}: now {}",
+                        conn.company,
+                        conn.email,
+                        action.verb(),
+                        t.to.status
+                    );
+                    enqueue(
+                        tx,
+                        &conn,
+                        MessageKind::ActionConfirmation,
+                        gc.notify.clone(),
+                        None,
+                        detail,
+                        now,
+                    )?;
                 }
                 Effect::SendReminder | Effect::AckSubcontractor | Effect::NotifyContractor => {}
             }
@@ -130,6 +158,7 @@ pub fn enqueue(
         about: Some(conn.email.clone()),
         token,
         detail,
+        attachment: None,
         created_at: now,
         due_at: now,
         attempts: 0,

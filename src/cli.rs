@@ -5,6 +5,7 @@
 
 use crate::actions::{self, Action, ActionError};
 use crate::config::{ConfigError, Settings};
+use crate::core::cell::neutralise as safe_cell;
 use crate::core::connection::Status;
 use crate::core::email::EmailAddr;
 use crate::import::{self, Outcome, Submission};
@@ -362,16 +363,6 @@ fn act(
             Err(Unreadable(format!("unknown contractor {id:?}")).into())
         }
         Err(e) => Err(e.into()),
-    }
-}
-
-/// A cell safe to open in a spreadsheet: text that starts like a formula
-/// is prefixed with an apostrophe.
-pub fn safe_cell(s: &str) -> std::borrow::Cow<'_, str> {
-    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{s}").into()
-    } else {
-        s.into()
     }
 }
 

@@ -81,6 +81,8 @@ pub struct RawMail {
     pub separator: String,
     #[serde(default = "default_signup_url")]
     pub signup_url: String,
+    /// Folder of template files overriding the built-in ones, by name.
+    pub templates_dir: Option<PathBuf>,
 }
 
 fn default_domain() -> String {
@@ -111,6 +113,7 @@ impl Default for RawMail {
             bounces_local: default_bounces_local(),
             separator: default_separator(),
             signup_url: default_signup_url(),
+            templates_dir: None,
         }
     }
 }
@@ -273,6 +276,7 @@ pub struct MailSettings {
     pub bounces_local: String,
     pub separator: char,
     pub signup_url: String,
+    pub templates_dir: Option<PathBuf>,
 }
 
 impl MailSettings {
@@ -282,11 +286,17 @@ impl MailSettings {
     }
     /// `invites+<tag>@domain`.
     pub fn invites_addr(&self, tag: &str) -> String {
-        format!("{}{}{}@{}", self.invites_local, self.separator, tag, self.domain)
+        format!(
+            "{}{}{}@{}",
+            self.invites_local, self.separator, tag, self.domain
+        )
     }
     /// The VERP envelope sender `bounces+<tag>@domain`.
     pub fn bounce_addr(&self, tag: &str) -> String {
-        format!("{}{}{}@{}", self.bounces_local, self.separator, tag, self.domain)
+        format!(
+            "{}{}{}@{}",
+            self.bounces_local, self.separator, tag, self.domain
+        )
     }
     pub fn signup_link(&self, token: &str) -> String {
         self.signup_url.replace("{token}", token)
@@ -408,7 +418,8 @@ impl Raw {
         let mut problems = Vec::new();
         let resolve = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
         let state = resolve(self.paths.state_dir.unwrap_or_else(|| "var".into()));
-        let under = |p: Option<PathBuf>, name: &str| p.map(resolve).unwrap_or_else(|| state.join(name));
+        let under =
+            |p: Option<PathBuf>, name: &str| p.map(resolve).unwrap_or_else(|| state.join(name));
         let paths = Paths {
             store: under(self.paths.store, "store"),
             drop: under(self.paths.drop, "drop"),
@@ -422,9 +433,18 @@ impl Raw {
         if !valid_domain(&m.domain) {
             problems.push(format!("mail.domain {:?} is not a domain name", m.domain));
         }
-        for (key, local) in [("mail.invites-local", &m.invites_local), ("mail.bounces-local", &m.bounces_local)] {
-            if local.is_empty() || !local.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_') {
-                problems.push(format!("{key} {local:?} must be letters, digits, '.' or '_'"));
+        for (key, local) in [
+            ("mail.invites-local", &m.invites_local),
+            ("mail.bounces-local", &m.bounces_local),
+        ] {
+            if local.is_empty()
+                || !local
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_')
+            {
+                problems.push(format!(
+                    "{key} {local:?} must be letters, digits, '.' or '_'"
+                ));
             }
         }
         let mut sep_chars = m.separator.chars();
@@ -439,7 +459,10 @@ impl Raw {
             }
         };
         if !m.signup_url.contains("{token}") {
-            problems.push(format!("mail.signup-url {:?} must contain {{token}}", m.signup_url));
+            problems.push(format!(
+                "mail.signup-url {:?} must contain {{token}}",
+                m.signup_url
+            ));
         }
         if m.from_name.chars().any(char::is_control) {
             problems.push("mail.from-name must not contain control characters".into());
@@ -467,7 +490,9 @@ impl Raw {
                 ));
             }
             if c.name.trim().is_empty() || c.name.chars().any(char::is_control) {
-                problems.push(format!("contractors.{id}.name must be a non-empty single line"));
+                problems.push(format!(
+                    "contractors.{id}.name must be a non-empty single line"
+                ));
             }
             let notify = match EmailAddr::parse(&c.notify) {
                 Ok(a) => Some(a),
@@ -522,6 +547,7 @@ impl Raw {
                 bounces_local: m.bounces_local,
                 separator,
                 signup_url: m.signup_url,
+                templates_dir: m.templates_dir.map(resolve),
             },
             transport: match self.transport {
                 RawTransport::File => Transport::File,
@@ -565,7 +591,12 @@ impl fmt::Display for Settings {
         writeln!(f, "sent:     {}", self.paths.sent.display())?;
         writeln!(f, "inbox:    {}", self.paths.inbox.display())?;
         writeln!(f, "transport: {:?}", self.transport)?;
-        writeln!(f, "mail from: {} <{}>", self.mail.from_name, self.mail.from_addr())?;
+        writeln!(
+            f,
+            "mail from: {} <{}>",
+            self.mail.from_name,
+            self.mail.from_addr()
+        )?;
         for c in self.contractors.values() {
             let senders: Vec<String> = c
                 .senders
@@ -591,7 +622,8 @@ impl fmt::Display for Settings {
 fn valid_slug(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
 }
 
@@ -601,7 +633,9 @@ fn valid_domain(s: &str) -> bool {
         && s.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         })
@@ -642,7 +676,15 @@ mod tests {
         .unwrap();
         let problems = raw.validate(Path::new("."), "test").unwrap_err();
         let all = problems.join("\n");
-        for needle in ["mail.domain", "mail.separator", "signup-url", "Bad_Id", ".name", ".notify", ".senders"] {
+        for needle in [
+            "mail.domain",
+            "mail.separator",
+            "signup-url",
+            "Bad_Id",
+            ".name",
+            ".notify",
+            ".senders",
+        ] {
             assert!(all.contains(needle), "missing {needle} in:\n{all}");
         }
     }

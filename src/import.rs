@@ -54,10 +54,18 @@ pub struct Submission {
 /// What became of a submission.
 #[derive(Debug)]
 pub enum Outcome {
-    Imported { batch: Batch, report: Report },
-    Rejected { batch: Batch, report: Report },
+    Imported {
+        batch: Batch,
+        report: Report,
+    },
+    Rejected {
+        batch: Batch,
+        report: Report,
+    },
     /// The same content was imported before, as this batch; nothing done.
-    Duplicate { earlier: Batch },
+    Duplicate {
+        earlier: Batch,
+    },
 }
 
 impl Outcome {
@@ -92,13 +100,20 @@ fn spool_path(settings: &Settings, batch: u64) -> PathBuf {
 }
 
 /// Imports `sub` for its contractor. Never half-applies: see the module doc.
-pub fn import(store: &Store, settings: &Settings, sub: &Submission, now: Timestamp) -> Result<Outcome, ImportError> {
+pub fn import(
+    store: &Store,
+    settings: &Settings,
+    sub: &Submission,
+    now: Timestamp,
+) -> Result<Outcome, ImportError> {
     let contractor = settings
         .contractor(&sub.contractor)
         .ok_or_else(|| StoreError::Aborted(format!("unknown contractor {:?}", sub.contractor)))?;
     if let Some(earlier) = store.batch_by_digest(&contractor.id, &sub.digest)? {
         match earlier.state {
-            BatchState::Applying { .. } => return resume(store, settings, earlier, sub.key.clone()),
+            BatchState::Applying { .. } => {
+                return resume(store, settings, earlier, sub.key.clone())
+            }
             BatchState::Imported if !sub.allow_repeat => {
                 if let Some(key) = &sub.key {
                     let note = format!("duplicate of batch {}", earlier.id);
@@ -125,6 +140,7 @@ pub fn import(store: &Store, settings: &Settings, sub: &Submission, now: Timesta
         counts: Counts::default(),
         notes: Vec::new(),
         report: None,
+        fix_rows: None,
     };
 
     if !report.valid {
@@ -146,7 +162,15 @@ pub fn import(store: &Store, settings: &Settings, sub: &Submission, now: Timesta
     if report.rows as usize > settings.rows_per_transaction {
         spool(&sub.input, &spool_path(settings, id))?;
     }
-    let batch = apply(store, settings, contractor, &list, batch, sub.key.clone(), report.rows as u64)?;
+    let batch = apply(
+        store,
+        settings,
+        contractor,
+        &list,
+        batch,
+        sub.key.clone(),
+        report.rows as u64,
+    )?;
     Ok(Outcome::Imported { batch, report })
 }
 
@@ -184,7 +208,9 @@ pub fn recover(store: &Store, settings: &Settings) -> Result<Vec<Batch>, ImportE
                 .and_then(|s| s.to_str())
                 .and_then(|s| s.parse::<u64>().ok());
             let live = match id {
-                Some(id) => matches!(store.batch(id)?, Some(b) if matches!(b.state, BatchState::Applying { .. })),
+                Some(id) => {
+                    matches!(store.batch(id)?, Some(b) if matches!(b.state, BatchState::Applying { .. }))
+                }
                 None => false,
             };
             if !live {
@@ -195,14 +221,30 @@ pub fn recover(store: &Store, settings: &Settings) -> Result<Vec<Batch>, ImportE
     Ok(done)
 }
 
-fn resume(store: &Store, settings: &Settings, batch: Batch, key: Option<String>) -> Result<Outcome, ImportError> {
-    let contractor = settings
-        .contractor(&batch.contractor)
-        .ok_or_else(|| StoreError::Aborted(format!("batch {} names unknown contractor {:?}", batch.id, batch.contractor)))?;
+fn resume(
+    store: &Store,
+    settings: &Settings,
+    batch: Batch,
+    key: Option<String>,
+) -> Result<Outcome, ImportError> {
+    let contractor = settings.contractor(&batch.contractor).ok_or_else(|| {
+        StoreError::Aborted(format!(
+            "batch {} names unknown contractor {:?}",
+            batch.id, batch.contractor
+        ))
+    })?;
     let opts = settings.list_options(contractor);
     let list = ListFile::open(ListInput::Path(spool_path(settings, batch.id)), &opts)?;
     let report = list.check()?;
-    let batch = apply(store, settings, contractor, &list, batch, key, report.rows as u64)?;
+    let batch = apply(
+        store,
+        settings,
+        contractor,
+        &list,
+        batch,
+        key,
+        report.rows as u64,
+    )?;
     Ok(Outcome::Imported { batch, report })
 }
 
@@ -242,14 +284,23 @@ fn apply(
                 found: next_row,
             });
         }
-        getrandom::fill(&mut tokens[..16 * chunk.len()]).map_err(|e| ImportError::Random(e.to_string()))?;
+        getrandom::fill(&mut tokens[..16 * chunk.len()])
+            .map_err(|e| ImportError::Random(e.to_string()))?;
         let updated = store.transact(|tx| {
             let mut b = batch.clone();
             let mut counts = Counts::default();
             for (i, row) in chunk.iter().enumerate() {
                 let mut t = [0u8; 16];
                 t.copy_from_slice(&tokens[16 * i..16 * i + 16]);
-                apply_row(tx, contractor, &mut b, &mut counts, row, Token::from_bytes(t), now)?;
+                apply_row(
+                    tx,
+                    contractor,
+                    &mut b,
+                    &mut counts,
+                    row,
+                    Token::from_bytes(t),
+                    now,
+                )?;
             }
             b.counts.add(&counts);
             if last {
@@ -310,7 +361,9 @@ fn apply_row(
         Ok(t) => t,
         Err(keep) => {
             match keep {
-                Keep::WasDeclined | Keep::WasExpired | Keep::WasBounced => counts.not_reinvited += 1,
+                Keep::WasDeclined | Keep::WasExpired | Keep::WasBounced => {
+                    counts.not_reinvited += 1
+                }
                 _ => counts.unchanged += 1,
             }
             note(batch, row, RowOutcome::Unchanged(keep));
@@ -371,6 +424,7 @@ fn apply_row(
         about: Some(row.email.clone()),
         token: Some(token),
         detail: String::new(),
+        attachment: None,
         created_at: now,
         due_at: now,
         attempts: 0,
@@ -381,7 +435,12 @@ fn apply_row(
 }
 
 /// Queues the green or red report to the contractor's notice address.
-fn queue_report(tx: &Tx<'_>, contractor: &Contractor, batch: &Batch, now: Timestamp) -> TxResult<()> {
+fn queue_report(
+    tx: &Tx<'_>,
+    contractor: &Contractor,
+    batch: &Batch,
+    now: Timestamp,
+) -> TxResult<()> {
     tx.enqueue(OutboxEntry {
         id: 0,
         kind: MessageKind::ImportReport { batch: batch.id },
@@ -390,6 +449,7 @@ fn queue_report(tx: &Tx<'_>, contractor: &Contractor, batch: &Batch, now: Timest
         about: None,
         token: None,
         detail: batch.source.clone(),
+        attachment: None,
         created_at: now,
         due_at: now,
         attempts: 0,

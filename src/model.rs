@@ -86,7 +86,9 @@ pub enum BatchState {
     /// Rows are being applied in transactions of `import.rows-per-transaction`;
     /// `next_row` is the index of the first data row not yet applied. Rolled
     /// forward on restart.
-    Applying { next_row: u64 },
+    Applying {
+        next_row: u64,
+    },
     Imported,
     Rejected,
 }
@@ -152,6 +154,9 @@ pub struct Batch {
     pub notes: Vec<RowNote>,
     /// The `check --json` report, for rejected lists.
     pub report: Option<String>,
+    /// For rejected lists: a CSV of the rows to fix, with an error column
+    /// (attached to the red email).
+    pub fix_rows: Option<String>,
 }
 
 /// What an outbox message is.
@@ -168,19 +173,42 @@ pub enum MessageKind {
     /// To the contractor: something happened to a connection.
     ContractorNotice,
     /// To the contractor: a list was imported (green) or rejected (red).
-    ImportReport { batch: u64 },
+    ImportReport {
+        batch: u64,
+    },
     /// To the contractor: an action it asked for was carried out.
     ActionConfirmation,
+    /// To a subcontractor whose reply said neither yes nor no (at most once).
+    AskYesNo,
+    /// To a sender not authorised to act for the contractor (at most once a day).
+    SenderRefused,
+    /// To the contractor: the answer to an emailed command (`detail` is the
+    /// body; the attachment, if any, e.g. the STATUS CSV).
+    CommandReply,
+}
+
+/// A file attached to an outbox message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    pub filename: String,
+    pub content_type: String,
+    pub data: Vec<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Delivery {
     Queued,
-    Sent { at: Timestamp },
-    Failed { at: Timestamp },
+    Sent {
+        at: Timestamp,
+    },
+    Failed {
+        at: Timestamp,
+    },
     /// No longer relevant when its turn came (e.g. the invite's token was replaced).
-    Skipped { at: Timestamp },
+    Skipped {
+        at: Timestamp,
+    },
 }
 
 /// An email to send, written in the same transaction as the change that
@@ -197,6 +225,7 @@ pub struct OutboxEntry {
     pub token: Option<Token>,
     /// Free text the templates show (e.g. the status a notice reports).
     pub detail: String,
+    pub attachment: Option<Attachment>,
     pub created_at: Timestamp,
     pub due_at: Timestamp,
     pub attempts: u32,

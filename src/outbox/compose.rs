@@ -199,6 +199,18 @@ fn text(
                 None,
             )
         }
+        MessageKind::AskYesNo => (
+            format!("Please answer yes or no: {gc}'s invitation"),
+            "We could not tell whether you accept. Please reply with \"yes\" or \"no\".\n"
+                .to_owned(),
+            entry.token.as_ref().map(|t| mail.invites_addr(t.as_str())),
+        ),
+        MessageKind::SenderRefused => (
+            "Your message was not processed".to_owned(),
+            format!("{}\n", entry.detail),
+            None,
+        ),
+        MessageKind::CommandReply => ("Re: your commands".to_owned(), entry.detail.clone(), None),
         MessageKind::ActionConfirmation => (
             format!("Done: {}", entry.detail),
             format!("{}\n", entry.detail),
