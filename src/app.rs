@@ -20,7 +20,14 @@ const GRACE: Duration = Duration::from_secs(60);
 /// Creates the folders the settings name.
 pub fn prepare_dirs(settings: &Settings) -> anyhow::Result<()> {
     let p = &settings.paths;
-    for dir in [&p.store, &p.drop, &p.archive, &p.rejected, &p.sent, &p.inbox] {
+    for dir in [
+        &p.store,
+        &p.drop,
+        &p.archive,
+        &p.rejected,
+        &p.sent,
+        &p.inbox,
+    ] {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     Ok(())
@@ -30,7 +37,10 @@ pub fn prepare_dirs(settings: &Settings) -> anyhow::Result<()> {
 pub fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     std::fs::create_dir_all(&settings.paths.store)
         .with_context(|| format!("cannot create {}", settings.paths.store.display()))?;
-    Ok(Store::open(&settings.paths.store, settings.store_cache_mib)?)
+    Ok(Store::open(
+        &settings.paths.store,
+        settings.store_cache_mib,
+    )?)
 }
 
 fn notify_systemd(state: &[sd_notify::NotifyState<'_>]) {
@@ -65,19 +75,35 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             .await
             .context("recovery task")??;
         for b in recovered {
-            tracing::info!(batch = b.id, rows = b.counts.rows, "interrupted import completed");
+            tracing::info!(
+                batch = b.id,
+                rows = b.counts.rows,
+                "interrupted import completed"
+            );
         }
     }
-    let transport = match settings.transport {
+    let transport = match &settings.transport {
         crate::config::Transport::File => Transport::file(settings.paths.sent.clone())
             .with_context(|| format!("cannot use {}", settings.paths.sent.display()))?,
+        crate::config::Transport::Smtp(s) => Transport::smtp(s).context("cannot set up SMTP")?,
     };
 
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
     let wake = Arc::new(Notify::new());
-    tracker.spawn(outbox::worker::run(store.clone(), settings.clone(), transport, wake.clone(), cancel.clone()));
-    tracker.spawn(intake::dropdir::run(store.clone(), settings.clone(), wake.clone(), cancel.clone()));
+    tracker.spawn(outbox::worker::run(
+        store.clone(),
+        settings.clone(),
+        transport,
+        wake.clone(),
+        cancel.clone(),
+    ));
+    tracker.spawn(intake::dropdir::run(
+        store.clone(),
+        settings.clone(),
+        wake.clone(),
+        cancel.clone(),
+    ));
     tracker.close();
     notify_systemd(&[sd_notify::NotifyState::Ready]);
     tracing::info!(
@@ -104,7 +130,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         _ = tokio::time::sleep(GRACE) => tracing::warn!("tasks did not stop within {GRACE:?}"),
     }
     let s = store.clone();
-    tokio::task::spawn_blocking(move || s.flush()).await.context("flush task")??;
+    tokio::task::spawn_blocking(move || s.flush())
+        .await
+        .context("flush task")??;
     tracing::info!("stopped");
     Ok(())
 }

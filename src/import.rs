@@ -15,6 +15,7 @@ use crate::model::{
     Account, Batch, BatchState, Connection, Counts, Delivery, HistoryEntry, MessageKind, Origin,
     OutboxEntry, RowNote, RowOutcome, Timestamp,
 };
+use crate::effects;
 use crate::store::{Store, StoreError, Tx, TxResult};
 use std::path::{Path, PathBuf};
 
@@ -416,21 +417,7 @@ fn apply_row(
         history,
     };
     tx.put_connection(&conn)?;
-    tx.enqueue(OutboxEntry {
-        id: 0,
-        kind,
-        contractor: contractor.id.clone(),
-        to: row.email.clone(),
-        about: Some(row.email.clone()),
-        token: Some(token),
-        detail: String::new(),
-        attachment: None,
-        created_at: now,
-        due_at: now,
-        attempts: 0,
-        delivery: Delivery::Queued,
-        last_error: None,
-    })?;
+    effects::enqueue(tx, &conn, kind, row.email.clone(), Some(token), String::new(), now)?;
     Ok(())
 }
 

@@ -2,15 +2,16 @@
 //! email. The library holds everything; `main.rs` is a thin shell over [`cli`].
 #![forbid(unsafe_code)]
 
-pub mod core;
-pub mod list;
-pub mod config;
-pub mod import;
-pub mod model;
-pub mod store;
-pub mod clock;
-pub mod outbox;
 pub mod actions;
-pub mod intake;
 pub mod app;
 pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod core;
+pub mod import;
+pub mod intake;
+pub mod list;
+pub mod model;
+pub mod outbox;
+pub mod store;
+pub mod effects;

@@ -21,6 +21,8 @@ pub enum Origin {
     Email(String),
     /// The scheduler.
     Scheduler,
+    /// The mail server's answer when the outbox delivered a message.
+    Delivery,
 }
 
 impl std::fmt::Display for Origin {
@@ -30,6 +32,7 @@ impl std::fmt::Display for Origin {
             Origin::Cli => f.write_str("cli"),
             Origin::Email(m) => write!(f, "email {m}"),
             Origin::Scheduler => f.write_str("scheduler"),
+            Origin::Delivery => f.write_str("delivery"),
         }
     }
 }

@@ -1,9 +1,14 @@
-//! Where composed emails go. The embedded default writes `.eml` files with
-//! lettre's file transport; SMTP joins as another variant. Every failure is
-//! classed [`SendError::Transient`] (retry later) or
-//! [`SendError::Permanent`] (give up), which is all the outbox needs.
+//! Where composed emails go: `.eml` files (the embedded default) or SMTP
+//! through a connection pool. Every failure is classed
+//! [`SendError::Transient`] (retry later: 4xx, refused connection, timeout)
+//! or [`SendError::Permanent`] (5xx: give up), which is all the outbox needs.
 
-use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
+use crate::config::{SmtpSettings, TlsMode};
+use lettre::address::Envelope;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::PoolConfig;
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +26,8 @@ pub enum Transport {
         dir: PathBuf,
         inner: AsyncFileTransport<Tokio1Executor>,
     },
+    /// SMTP with pooled connections.
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
 }
 
 impl Transport {
@@ -32,12 +39,29 @@ impl Transport {
         })
     }
 
-    /// Sends one message; returns a transport id (file name, queue id).
-    pub async fn send(&self, message: Message) -> Result<String, SendError> {
+    pub fn smtp(s: &SmtpSettings) -> Result<Transport, lettre::transport::smtp::Error> {
+        let tls = match s.tls {
+            TlsMode::None => Tls::None,
+            TlsMode::StartTls => Tls::Required(TlsParameters::new(s.host.clone())?),
+            TlsMode::Implicit => Tls::Wrapper(TlsParameters::new(s.host.clone())?),
+        };
+        let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host)
+            .port(s.port)
+            .tls(tls)
+            .timeout(Some(s.timeout))
+            .pool_config(PoolConfig::new().max_size(s.pool_size));
+        if let Some((user, password)) = &s.credentials {
+            b = b.credentials(Credentials::new(user.clone(), password.expose().to_owned()));
+        }
+        Ok(Transport::Smtp(b.build()))
+    }
+
+    /// Sends one message to the envelope's recipients.
+    pub async fn send(&self, envelope: &Envelope, bytes: &[u8]) -> Result<(), SendError> {
         match self {
             Transport::File { dir, inner } => {
                 let id = inner
-                    .send(message)
+                    .send_raw(envelope, bytes)
                     .await
                     .map_err(|e| SendError::Transient(e.to_string()))?;
                 let path = dir.join(format!("{id}.eml"));
@@ -45,8 +69,13 @@ impl Transport {
                     .await
                     .map_err(|e| SendError::Transient(e.to_string()))?
                     .map_err(|e| SendError::Transient(format!("sync: {e}")))?;
-                Ok(id)
+                Ok(())
             }
+            Transport::Smtp(smtp) => match smtp.send_raw(envelope, bytes).await {
+                Ok(_) => Ok(()),
+                Err(e) if e.is_permanent() => Err(SendError::Permanent(e.to_string())),
+                Err(e) => Err(SendError::Transient(e.to_string())),
+            },
         }
     }
 }

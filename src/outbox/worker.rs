@@ -144,7 +144,7 @@ pub async fn deliver(
         batch: batch.as_ref(),
     };
     let result = match compose(&entry, &ctx, now) {
-        Ok(message) => transport.send(message).await.map(|_| ()),
+        Ok(message) => transport.send(message.envelope(), &message.formatted()).await,
         Err(
             e @ (ComposeError::Address(..) | ComposeError::Build(_) | ComposeError::Missing(_)),
         ) => Err(SendError::Permanent(e.to_string())),

@@ -12,6 +12,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod transport;
+pub use transport::{RawTransport, Secret, SmtpSettings, TlsMode, Transport};
+
 /// Name of the config file looked for in the working directory.
 pub const DEFAULT_FILE: &str = "subinvite.toml";
 
@@ -118,14 +121,6 @@ impl Default for RawMail {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case", tag = "kind")]
-pub enum RawTransport {
-    /// Write each email as an `.eml` file under `paths.sent`.
-    #[default]
-    File,
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RawStore {
@@ -209,6 +204,19 @@ pub struct RawOutbox {
     /// Attempts before a message is marked failed.
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
+    /// Messages in flight at once (SMTP connections are pooled).
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// Global send rate limit, messages per second (0 = none).
+    #[serde(default)]
+    pub per_second: u32,
+    /// Per-contractor send limit, messages per minute (0 = none).
+    #[serde(default)]
+    pub per_contractor_per_minute: u32,
+}
+
+fn default_concurrency() -> usize {
+    8
 }
 
 fn default_outbox_batch() -> usize {
@@ -227,6 +235,9 @@ impl Default for RawOutbox {
             batch: default_outbox_batch(),
             retry_base_secs: default_retry_base_secs(),
             max_attempts: default_max_attempts(),
+            concurrency: default_concurrency(),
+            per_second: 0,
+            per_contractor_per_minute: 0,
         }
     }
 }
@@ -304,15 +315,16 @@ impl MailSettings {
 }
 
 #[derive(Debug, Clone)]
-pub enum Transport {
-    File,
-}
-
-#[derive(Debug, Clone)]
 pub struct OutboxSettings {
     pub batch: usize,
     pub retry_base: Duration,
     pub max_attempts: u32,
+    /// Messages in flight at once.
+    pub concurrency: usize,
+    /// Global send rate limit (messages per second; 0 = none).
+    pub per_second: u32,
+    /// Per-contractor limit (messages per minute; 0 = none).
+    pub per_contractor_per_minute: u32,
 }
 
 /// Who may act for a contractor, and where its notices go.
@@ -479,6 +491,7 @@ impl Raw {
             problems.push("outbox.batch must be at least 1".into());
         }
 
+        let transport = self.transport.validate(base, &mut problems);
         if self.contractors.is_empty() {
             problems.push("no [contractors.<id>] defined: at least one is needed".into());
         }
@@ -549,9 +562,7 @@ impl Raw {
                 signup_url: m.signup_url,
                 templates_dir: m.templates_dir.map(resolve),
             },
-            transport: match self.transport {
-                RawTransport::File => Transport::File,
-            },
+            transport,
             store_cache_mib: self.store.cache_mib.max(8),
             list: ListOptions {
                 max_rows: i.max_rows,
@@ -564,6 +575,9 @@ impl Raw {
                 batch: self.outbox.batch,
                 retry_base: Duration::from_secs(self.outbox.retry_base_secs),
                 max_attempts: self.outbox.max_attempts,
+                concurrency: self.outbox.concurrency.max(1),
+                per_second: self.outbox.per_second,
+                per_contractor_per_minute: self.outbox.per_contractor_per_minute,
             },
             contractors,
         })
@@ -590,7 +604,7 @@ impl fmt::Display for Settings {
         writeln!(f, "rejected: {}", self.paths.rejected.display())?;
         writeln!(f, "sent:     {}", self.paths.sent.display())?;
         writeln!(f, "inbox:    {}", self.paths.inbox.display())?;
-        writeln!(f, "transport: {:?}", self.transport)?;
+        writeln!(f, "transport: {}", self.transport)?;
         writeln!(
             f,
             "mail from: {} <{}>",
