@@ -91,13 +91,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
     let wake = Arc::new(Notify::new());
-    tracker.spawn(outbox::worker::run(
-        store.clone(),
-        settings.clone(),
-        transport,
-        wake.clone(),
-        cancel.clone(),
-    ));
+    let sender = outbox::worker::Sender::new(store.clone(), settings.clone(), transport);
+    tracker.spawn(sender.run(wake.clone(), cancel.clone()));
     tracker.spawn(intake::dropdir::run(
         store.clone(),
         settings.clone(),

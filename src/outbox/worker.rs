@@ -1,18 +1,25 @@
 //! The sender task: takes due entries from the queue, composes and sends
-//! them, and records the result. It checks for shutdown only between
-//! messages, never between "the transport accepted it" and "marked sent", so
-//! delivery is at-least-once with a Message-ID stable across retries.
+//! them (several in flight, within the configured rate limits), and records
+//! each result. It checks for shutdown only before starting a message, never
+//! between "the transport accepted it" and "marked sent", so delivery is
+//! at-least-once with a Message-ID stable across retries. A permanent
+//! rejection of an invite marks its connection bounced and tells the
+//! contractor, in the same transaction that marks the message failed.
 
-use super::compose::{compose, ComposeError, Context};
+use super::compose::{compose, Context};
 use super::transport::{SendError, Transport};
 use crate::clock;
 use crate::config::Settings;
-use crate::core::connection::Status;
-use crate::model::{Delivery, MessageKind, OutboxEntry, Timestamp};
+use crate::core::connection::{Event, Status};
+use crate::effects;
+use crate::model::{Delivery, MessageKind, Origin, OutboxEntry, Timestamp};
 use crate::store::{Store, StoreError};
-use std::sync::Arc;
+use futures_util::StreamExt;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// Longest wait between looks at the queue when nothing wakes the worker.
@@ -27,204 +34,252 @@ pub enum Sent {
     Retry,
     Failed,
     Skipped,
+    /// Over its contractor's rate limit: due again later.
+    Postponed,
 }
 
-/// Drains the outbox until `cancel` fires. `wake` is notified by whoever
-/// commits new entries.
-pub async fn run(
+/// The sender: transport, settings and the rate limiters.
+pub struct Sender {
     store: Store,
     settings: Arc<Settings>,
     transport: Transport,
-    wake: Arc<Notify>,
-    cancel: CancellationToken,
-) {
-    loop {
-        if cancel.is_cancelled() {
-            break;
+    limits: Mutex<Limits>,
+}
+
+/// Global pacing and per-contractor windows.
+struct Limits {
+    next_slot: Instant,
+    windows: HashMap<String, (Timestamp, u32)>,
+}
+
+impl Sender {
+    pub fn new(store: Store, settings: Arc<Settings>, transport: Transport) -> Sender {
+        Sender {
+            store,
+            settings,
+            transport,
+            limits: Mutex::new(Limits {
+                next_slot: Instant::now(),
+                windows: HashMap::new(),
+            }),
         }
-        let now = clock::now();
-        let due = match store.due(now, settings.outbox.batch) {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read the outbox queue");
-                Vec::new()
-            }
-        };
-        if due.is_empty() {
-            let wait = match store.next_due() {
-                Ok(Some(t)) => {
-                    Duration::from_secs((t - now).clamp(0, IDLE_POLL.as_secs() as i64) as u64)
-                }
-                _ => IDLE_POLL,
-            };
-            tokio::select! {
-                _ = cancel.cancelled() => break,
-                _ = wake.notified() => {}
-                _ = tokio::time::sleep(wait.max(Duration::from_millis(50))) => {}
-            }
-            continue;
-        }
-        for entry in due {
+    }
+
+    /// Drains the outbox until `cancel` fires. `wake` is notified by
+    /// whoever commits new entries.
+    pub async fn run(self, wake: Arc<Notify>, cancel: CancellationToken) {
+        loop {
             if cancel.is_cancelled() {
                 break;
             }
-            if let Err(e) = deliver(&store, &settings, &transport, entry, clock::now()).await {
-                tracing::error!(error = %e, "outbox bookkeeping failed");
+            let now = clock::now();
+            let due = match self.store.due(now, self.settings.outbox.batch) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the outbox queue");
+                    Vec::new()
+                }
+            };
+            if due.is_empty() {
+                let wait = match self.store.next_due() {
+                    Ok(Some(t)) => Duration::from_secs((t - now).clamp(0, IDLE_POLL.as_secs() as i64) as u64),
+                    _ => IDLE_POLL,
+                };
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = wake.notified() => {}
+                    _ = tokio::time::sleep(wait.max(Duration::from_millis(50))) => {}
+                }
+                continue;
             }
+            self.send_all(due, &cancel).await;
+        }
+        tracing::info!("outbox sender stopped");
+    }
+
+    /// Sends everything due now, once (for the CLI and tests); returns how
+    /// many entries were handled.
+    pub async fn drain_once(&self) -> usize {
+        let never = CancellationToken::new();
+        let mut n = 0;
+        loop {
+            let due = match self.store.due(clock::now(), self.settings.outbox.batch) {
+                Ok(d) if !d.is_empty() => d,
+                _ => return n,
+            };
+            n += due.len();
+            self.send_all(due, &never).await;
         }
     }
-    tracing::info!("outbox worker stopped");
-}
 
-/// Sends everything due now, once, and returns how many were handled (for
-/// the CLI and tests).
-pub async fn drain_once(
-    store: &Store,
-    settings: &Settings,
-    transport: &Transport,
-) -> Result<usize, StoreError> {
-    let mut n = 0;
-    loop {
-        let due = store.due(clock::now(), settings.outbox.batch)?;
-        if due.is_empty() {
-            return Ok(n);
-        }
-        for entry in due {
-            deliver(store, settings, transport, entry, clock::now()).await?;
-            n += 1;
-        }
+    async fn send_all(&self, due: Vec<OutboxEntry>, cancel: &CancellationToken) {
+        futures_util::stream::iter(due)
+            .for_each_concurrent(self.settings.outbox.concurrency, |entry| async move {
+                if cancel.is_cancelled() {
+                    return;
+                }
+                if let Err(e) = self.deliver(entry).await {
+                    tracing::error!(error = %e, "outbox bookkeeping failed");
+                }
+            })
+            .await;
     }
-}
 
-/// Delivers one entry and records the outcome.
-pub async fn deliver(
-    store: &Store,
-    settings: &Settings,
-    transport: &Transport,
-    entry: OutboxEntry,
-    now: Timestamp,
-) -> Result<Sent, StoreError> {
-    let span = tracing::info_span!("outbox", id = entry.id, kind = ?entry.kind);
-    let _enter = span.enter();
-    let Some(contractor) = settings.contractor(&entry.contractor) else {
-        return finish(
-            store,
-            &entry,
-            now,
-            Err(SendError::Permanent(format!(
-                "unknown contractor {}",
-                entry.contractor
-            ))),
-            settings,
-        );
-    };
-    let connection = match &entry.about {
-        Some(a) => store.connection(&entry.contractor, a)?,
-        None => None,
-    };
-    if matches!(
-        entry.kind,
-        MessageKind::InviteNew | MessageKind::InviteKnown | MessageKind::Reminder
-    ) {
-        let live = connection.as_ref().is_some_and(|c| {
-            c.status() == Status::Pending && Some(&c.token) == entry.token.as_ref()
-        });
-        if !live {
-            return skip(store, &entry, now);
-        }
-    }
-    let batch = match &entry.kind {
-        MessageKind::ImportReport { batch } => store.batch(*batch)?,
-        _ => None,
-    };
-    let ctx = Context {
-        mail: &settings.mail,
-        contractor,
-        connection: connection.as_ref(),
-        batch: batch.as_ref(),
-    };
-    let result = match compose(&entry, &ctx, now) {
-        Ok(message) => transport.send(message.envelope(), &message.formatted()).await,
-        Err(
-            e @ (ComposeError::Address(..) | ComposeError::Build(_) | ComposeError::Missing(_)),
-        ) => Err(SendError::Permanent(e.to_string())),
-    };
-    finish(store, &entry, now, result, settings)
-}
-
-fn skip(store: &Store, entry: &OutboxEntry, now: Timestamp) -> Result<Sent, StoreError> {
-    tracing::info!("skipped: the invitation is no longer pending with this token");
-    store.transact(|tx| {
-        if let Some(cur) = tx.outbox_entry(entry)? {
-            let mut next = cur.clone();
-            next.delivery = Delivery::Skipped { at: now };
-            tx.update_outbox(&cur, &next)?;
+    /// Waits for a global send slot; says whether the contractor is within
+    /// its per-minute budget (and counts the message if so).
+    async fn admit(&self, contractor: &str, now: Timestamp) -> Result<(), Timestamp> {
+        let o = &self.settings.outbox;
+        let slot = {
+            let mut l = self.limits.lock().unwrap_or_else(|p| p.into_inner());
+            if o.per_contractor_per_minute > 0 {
+                let w = l.windows.entry(contractor.to_owned()).or_insert((now, 0));
+                if now >= w.0 + 60 {
+                    *w = (now, 0);
+                }
+                if w.1 >= o.per_contractor_per_minute {
+                    return Err(w.0 + 60);
+                }
+                w.1 += 1;
+            }
+            if o.per_second > 0 {
+                let at = l.next_slot.max(Instant::now());
+                l.next_slot = at + Duration::from_secs_f64(1.0 / f64::from(o.per_second));
+                Some(at)
+            } else {
+                None
+            }
+        };
+        if let Some(at) = slot {
+            tokio::time::sleep_until(at).await;
         }
         Ok(())
-    })?;
-    Ok(Sent::Skipped)
+    }
+
+    /// Delivers one entry and records the outcome.
+    pub async fn deliver(&self, entry: OutboxEntry) -> Result<Sent, StoreError> {
+        let (store, settings) = (&self.store, &*self.settings);
+        let now = clock::now();
+        let Some(contractor) = settings.contractor(&entry.contractor) else {
+            let why = SendError::Permanent(format!("unknown contractor {}", entry.contractor));
+            return self.finish(&entry, now, Err(why));
+        };
+        let connection = match &entry.about {
+            Some(a) => store.connection(&entry.contractor, a)?,
+            None => None,
+        };
+        if matches!(entry.kind, MessageKind::InviteNew | MessageKind::InviteKnown | MessageKind::Reminder) {
+            let live = connection
+                .as_ref()
+                .is_some_and(|c| c.status() == Status::Pending && Some(&c.token) == entry.token.as_ref());
+            if !live {
+                return self.mark(&entry, Delivery::Skipped { at: now }, None, Sent::Skipped);
+            }
+        }
+        if let Err(until) = self.admit(&entry.contractor, now).await {
+            return self.postpone(&entry, until);
+        }
+        let batch = match &entry.kind {
+            MessageKind::ImportReport { batch } => store.batch(*batch)?,
+            _ => None,
+        };
+        let ctx = Context {
+            mail: &settings.mail,
+            contractor,
+            connection: connection.as_ref(),
+            batch: batch.as_ref(),
+        };
+        let result = match compose(&entry, &ctx, now) {
+            Ok(message) => self.transport.send(message.envelope(), &message.formatted()).await,
+            Err(e) => Err(SendError::Permanent(e.to_string())),
+        };
+        self.finish(&entry, clock::now(), result)
+    }
+
+    fn mark(&self, entry: &OutboxEntry, delivery: Delivery, error: Option<String>, outcome: Sent) -> Result<Sent, StoreError> {
+        self.store.transact(|tx| {
+            if let Some(cur) = tx.outbox_entry(entry)? {
+                let mut next = cur.clone();
+                next.delivery = delivery;
+                next.last_error = error;
+                tx.update_outbox(&cur, &next)?;
+            }
+            Ok(())
+        })?;
+        if outcome == Sent::Skipped {
+            tracing::info!(id = entry.id, "skipped: the invitation is no longer pending with this token");
+        }
+        Ok(outcome)
+    }
+
+    fn postpone(&self, entry: &OutboxEntry, until: Timestamp) -> Result<Sent, StoreError> {
+        self.store.transact(|tx| {
+            if let Some(cur) = tx.outbox_entry(entry)? {
+                let mut next = cur.clone();
+                next.due_at = until;
+                tx.update_outbox(&cur, &next)?;
+            }
+            Ok(())
+        })?;
+        Ok(Sent::Postponed)
+    }
+
+    fn finish(&self, entry: &OutboxEntry, now: Timestamp, result: Result<(), SendError>) -> Result<Sent, StoreError> {
+        let settings = &*self.settings;
+        let fresh = effects::new_token().map_err(|e| StoreError::Aborted(e.to_string()))?;
+        let outcome = self.store.transact(|tx| {
+            let Some(seen) = tx.outbox_entry(entry)? else {
+                return Ok(Sent::Skipped);
+            };
+            let mut cur = seen.clone();
+            cur.attempts += 1;
+            let outcome = match &result {
+                Ok(()) => {
+                    cur.delivery = Delivery::Sent { at: now };
+                    cur.last_error = None;
+                    Sent::Sent
+                }
+                Err(SendError::Transient(why)) if cur.attempts < settings.outbox.max_attempts => {
+                    let wait = backoff(settings.outbox.retry_base, cur.attempts, entry.id ^ now as u64);
+                    cur.due_at = now + wait.as_secs() as Timestamp;
+                    cur.last_error = Some(why.clone());
+                    Sent::Retry
+                }
+                Err(e) => {
+                    cur.delivery = Delivery::Failed { at: now };
+                    cur.last_error = Some(e.to_string());
+                    Sent::Failed
+                }
+            };
+            // A permanent rejection of an invite: the connection bounced.
+            let invite = matches!(cur.kind, MessageKind::InviteNew | MessageKind::InviteKnown | MessageKind::Reminder);
+            if let (true, Err(SendError::Permanent(_)), Some(about), Some(gc)) =
+                (invite, &result, &cur.about, settings.contractor(&cur.contractor))
+            {
+                if let Some(mut conn) = tx.connection(&cur.contractor, about)? {
+                    if Some(&conn.token) == cur.token.as_ref() {
+                        let _ = effects::apply(tx, gc, &mut conn, Event::Bounced, Origin::Delivery, now, &fresh, "bounced")?;
+                    }
+                }
+            }
+            tx.update_outbox(&seen, &cur)?;
+            Ok(outcome)
+        })?;
+        match (&outcome, &result) {
+            (Sent::Sent, _) => tracing::info!(id = entry.id, to = %entry.to, kind = ?entry.kind, "sent"),
+            (_, Err(e)) => tracing::warn!(id = entry.id, to = %entry.to, error = %e, outcome = ?outcome, "not sent"),
+            _ => {}
+        }
+        Ok(outcome)
+    }
 }
 
 /// Exponential backoff with jitter: base * 2^(attempt-1), capped, +-20%.
 pub fn backoff(base: Duration, attempt: u32, jitter_seed: u64) -> Duration {
-    let exp = base
-        .as_secs()
-        .max(1)
-        .saturating_mul(1u64 << attempt.saturating_sub(1).min(20));
+    let exp = base.as_secs().max(1).saturating_mul(1u64 << attempt.saturating_sub(1).min(20));
     let capped = exp.min(MAX_BACKOFF_SECS);
     let spread = capped / 5;
-    let jitter = if spread == 0 {
-        0
-    } else {
-        jitter_seed % (2 * spread + 1)
-    };
+    let jitter = if spread == 0 { 0 } else { jitter_seed % (2 * spread + 1) };
     Duration::from_secs(capped - spread + jitter)
-}
-
-fn finish(
-    store: &Store,
-    entry: &OutboxEntry,
-    now: Timestamp,
-    result: Result<(), SendError>,
-    settings: &Settings,
-) -> Result<Sent, StoreError> {
-    let outcome = store.transact(|tx| {
-        let Some(seen) = tx.outbox_entry(entry)? else {
-            return Ok(Sent::Skipped);
-        };
-        let mut cur = seen.clone();
-        cur.attempts += 1;
-        let outcome = match &result {
-            Ok(()) => {
-                cur.delivery = Delivery::Sent { at: now };
-                cur.last_error = None;
-                Sent::Sent
-            }
-            Err(SendError::Transient(why)) if cur.attempts < settings.outbox.max_attempts => {
-                let wait = backoff(
-                    settings.outbox.retry_base,
-                    cur.attempts,
-                    entry.id ^ now as u64,
-                );
-                cur.due_at = now + wait.as_secs() as Timestamp;
-                cur.last_error = Some(why.clone());
-                Sent::Retry
-            }
-            Err(e) => {
-                cur.delivery = Delivery::Failed { at: now };
-                cur.last_error = Some(e.to_string());
-                Sent::Failed
-            }
-        };
-        tx.update_outbox(&seen, &cur)?;
-        Ok(outcome)
-    })?;
-    match (&outcome, &result) {
-        (Sent::Sent, _) => tracing::info!(to = %entry.to, "sent"),
-        (_, Err(e)) => tracing::warn!(to = %entry.to, error = %e, outcome = ?outcome, "not sent"),
-        _ => {}
-    }
-    Ok(outcome)
 }
 
 #[cfg(test)]
