@@ -231,9 +231,7 @@ pub fn decide(current: Option<Standing>, event: Event) -> Decision {
 
         (_, Event::DeleteRequested) => to(Deleted, CONFIRM),
 
-        (Pending | Declined | Expired | Bounced, Event::ReinviteRequested) => {
-            to(Pending, REINVITE)
-        }
+        (Pending | Declined | Expired | Bounced, Event::ReinviteRequested) => to(Pending, REINVITE),
         (Active, Event::ReinviteRequested) => Err(Keep::NothingToReinvite),
         (Inactive, Event::ReinviteRequested) => Err(Keep::IsInactive),
     }
@@ -257,7 +255,11 @@ mod tests {
     #[test]
     fn design_table() {
         use Event as E;
-        type Row = (Option<Standing>, Event, Result<(Status, &'static [Effect]), Keep>);
+        type Row = (
+            Option<Standing>,
+            Event,
+            Result<(Status, &'static [Effect]), Keep>,
+        );
         let rows: Vec<Row> = vec![
             // (none) or deleted + listed -> pending, invite
             (None, E::Listed, Ok((Pending, INVITE))),
@@ -279,16 +281,32 @@ mod tests {
             // INACTIVE
             (st(Active), E::DeactivateRequested, Ok((Inactive, CONFIRM))),
             (st(Pending), E::DeactivateRequested, Ok((Inactive, CONFIRM))),
-            (inactive_from(Pending), E::DeactivateRequested, Err(Keep::IsInactive)),
+            (
+                inactive_from(Pending),
+                E::DeactivateRequested,
+                Err(Keep::IsInactive),
+            ),
             (st(Declined), E::DeactivateRequested, Err(Keep::WasDeclined)),
             // ACTIVATE restores what it left
-            (inactive_from(Active), E::ActivateRequested, Ok((Active, CONFIRM))),
-            (inactive_from(Pending), E::ActivateRequested, Ok((Pending, CONFIRM))),
+            (
+                inactive_from(Active),
+                E::ActivateRequested,
+                Ok((Active, CONFIRM)),
+            ),
+            (
+                inactive_from(Pending),
+                E::ActivateRequested,
+                Ok((Pending, CONFIRM)),
+            ),
             (st(Active), E::ActivateRequested, Err(Keep::NotInactive)),
             // DELETE from any but deleted
             (st(Pending), E::DeleteRequested, Ok((Deleted, CONFIRM))),
             (st(Active), E::DeleteRequested, Ok((Deleted, CONFIRM))),
-            (inactive_from(Active), E::DeleteRequested, Ok((Deleted, CONFIRM))),
+            (
+                inactive_from(Active),
+                E::DeleteRequested,
+                Ok((Deleted, CONFIRM)),
+            ),
             (st(Declined), E::DeleteRequested, Ok((Deleted, CONFIRM))),
             (st(Expired), E::DeleteRequested, Ok((Deleted, CONFIRM))),
             (st(Bounced), E::DeleteRequested, Ok((Deleted, CONFIRM))),
@@ -298,14 +316,30 @@ mod tests {
             (st(Declined), E::ReinviteRequested, Ok((Pending, REINVITE))),
             (st(Expired), E::ReinviteRequested, Ok((Pending, REINVITE))),
             (st(Bounced), E::ReinviteRequested, Ok((Pending, REINVITE))),
-            (st(Active), E::ReinviteRequested, Err(Keep::NothingToReinvite)),
-            (inactive_from(Pending), E::ReinviteRequested, Err(Keep::IsInactive)),
+            (
+                st(Active),
+                E::ReinviteRequested,
+                Err(Keep::NothingToReinvite),
+            ),
+            (
+                inactive_from(Pending),
+                E::ReinviteRequested,
+                Err(Keep::IsInactive),
+            ),
             (st(Deleted), E::ReinviteRequested, Err(Keep::IsDeleted)),
             (None, E::ReinviteRequested, Err(Keep::Unknown)),
             // inactive and deleted never get reminders; replies change nothing
-            (inactive_from(Pending), E::ReminderDue, Err(Keep::NotPending)),
+            (
+                inactive_from(Pending),
+                E::ReminderDue,
+                Err(Keep::NotPending),
+            ),
             (st(Deleted), E::ReminderDue, Err(Keep::IsDeleted)),
-            (inactive_from(Pending), E::ReplyAccepted, Err(Keep::NotPending)),
+            (
+                inactive_from(Pending),
+                E::ReplyAccepted,
+                Err(Keep::NotPending),
+            ),
             (st(Deleted), E::ReplyAccepted, Err(Keep::IsDeleted)),
             (st(Active), E::ReplyDeclined, Err(Keep::NotPending)),
             (st(Declined), E::Bounced, Err(Keep::NotPending)),

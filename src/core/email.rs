@@ -95,7 +95,11 @@ const LOCAL_SPECIALS: &[u8] = b"!#$%&'*+-/=?^_`{|}~";
 /// Trims whitespace (including NBSP) and the invisible characters spreadsheets
 /// and copy-paste leave at the edges of a cell.
 pub fn trim_cell(raw: &str) -> &str {
-    raw.trim_matches(|c: char| c.is_whitespace() || matches!(c, '\u{200B}' | '\u{FEFF}'))
+    let b = raw.as_bytes();
+    match (b.first(), b.last()) {
+        (Some(f), Some(l)) if f.is_ascii_graphic() && l.is_ascii_graphic() => raw,
+        _ => raw.trim_matches(|c: char| c.is_whitespace() || matches!(c, '\u{200B}' | '\u{FEFF}')),
+    }
 }
 
 /// Validates `raw` and writes the normalised (trimmed, lower-cased) address
@@ -103,11 +107,84 @@ pub fn trim_cell(raw: &str) -> &str {
 /// [`EmailAddr::parse`]; `out` is unspecified when an error is returned.
 pub fn normalise_into(raw: &str, out: &mut String) -> Result<(), EmailProblem> {
     let s = trim_cell(raw);
-    check_shape(s)?;
+    if !plainly_valid(s.as_bytes()) {
+        check_shape(s)?;
+    }
     out.clear();
     out.push_str(s);
     out.make_ascii_lowercase();
     Ok(())
+}
+
+/// Byte classes for the one-pass fast check.
+const LOCAL_OK: u8 = 1;
+const DOMAIN_OK: u8 = 2;
+const CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        if c.is_ascii_alphanumeric() || c == b'-' || c == b'.' {
+            t[i] = LOCAL_OK | DOMAIN_OK;
+        }
+        i += 1;
+    }
+    let mut j = 0;
+    while j < LOCAL_SPECIALS.len() {
+        t[LOCAL_SPECIALS[j] as usize] |= LOCAL_OK;
+        j += 1;
+    }
+    t
+};
+
+/// One pass over the bytes accepting the common, clean address; anything
+/// unusual goes to [`check_shape`] for a verdict and a reason. Accepts only
+/// what `check_shape` accepts (tested).
+fn plainly_valid(b: &[u8]) -> bool {
+    if b.len() < 5 || b.len() > MAX_ADDR_LEN {
+        return false;
+    }
+    let Some(at) = b.iter().position(|&c| c == b'@') else {
+        return false;
+    };
+    let (local, domain) = (&b[..at], &b[at + 1..]);
+    if local.is_empty() || local.len() > MAX_LOCAL_LEN || local[0] == b'.' || local[at - 1] == b'.'
+    {
+        return false;
+    }
+    let mut prev = 0u8;
+    for &c in local {
+        if CLASS[usize::from(c)] & LOCAL_OK == 0 || (c == b'.' && prev == b'.') {
+            return false;
+        }
+        prev = c;
+    }
+    // domain: labels of [a-z0-9-], not starting or ending with '-', 1..=63 long
+    let (mut label_len, mut dots, mut label_digits) = (0usize, 0usize, true);
+    prev = b'.';
+    for &c in domain {
+        if CLASS[usize::from(c)] & DOMAIN_OK == 0 {
+            return false;
+        }
+        if c == b'.' {
+            if prev == b'.' || prev == b'-' {
+                return false;
+            }
+            dots += 1;
+            (label_len, label_digits) = (0, true);
+        } else {
+            if c == b'-' && prev == b'.' {
+                return false;
+            }
+            label_len += 1;
+            label_digits &= c.is_ascii_digit();
+            if label_len > 63 {
+                return false;
+            }
+        }
+        prev = c;
+    }
+    dots > 0 && label_len > 0 && prev != b'-' && !label_digits
 }
 
 /// Every rule, in the order that gives the most helpful reason first.
@@ -275,7 +352,10 @@ mod tests {
             ("dana.sparky@example.test", "dana.sparky@example.test"),
             ("  Dana.Sparky@Example.TEST \t", "dana.sparky@example.test"),
             ("\u{a0}bob@x.co.uk\u{200b}", "bob@x.co.uk"),
-            ("o'brien+bids@sub-domain.example.test", "o'brien+bids@sub-domain.example.test"),
+            (
+                "o'brien+bids@sub-domain.example.test",
+                "o'brien+bids@sub-domain.example.test",
+            ),
             ("a@b.io", "a@b.io"),
             ("x_y-z{1}@a1.b2.example", "x_y-z{1}@a1.b2.example"),
         ] {
@@ -329,6 +409,39 @@ mod tests {
         ];
         for (raw, want) in cases {
             assert_eq!(EmailAddr::parse(raw), Err(want), "input {raw:?}");
+        }
+    }
+
+    #[test]
+    fn fast_path_agrees_with_the_full_rules() {
+        let alphabet = [
+            'a', 'B', '0', '.', '-', '@', '_', '+', ' ', '<', ',', 'é', '#', '9',
+        ];
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..200_000 {
+            let len = (next() % 14) as usize + 1;
+            let mut s: String = (0..len)
+                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                .collect();
+            if next() % 2 == 0 {
+                s.push_str("@x.io");
+            }
+            let fast = plainly_valid(s.as_bytes());
+            let full = check_shape(&s).is_ok();
+            assert!(
+                !fast || full,
+                "fast path accepted {s:?}: {:?}",
+                check_shape(&s)
+            );
+            if full && s.is_ascii() && s.len() >= 5 {
+                assert!(fast, "fast path refused valid {s:?}");
+            }
         }
     }
 

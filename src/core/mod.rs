@@ -1,7 +1,7 @@
 //! The pure core: no I/O, no clock, no environment. Every function takes its
 //! inputs (and `now` where time matters) and returns data.
 
+pub mod cell;
 pub mod connection;
 pub mod email;
 pub mod token;
-pub mod cell;

@@ -21,7 +21,11 @@ pub struct NotAToken;
 impl Token {
     /// The token for 16 random bytes.
     pub fn from_bytes(bytes: [u8; 16]) -> Self {
-        Token(data_encoding::BASE32_NOPAD.encode(&bytes).to_ascii_lowercase())
+        Token(
+            data_encoding::BASE32_NOPAD
+                .encode(&bytes)
+                .to_ascii_lowercase(),
+        )
     }
 
     /// Parses a token as found in an address or header (any letter case).
@@ -74,14 +78,22 @@ mod tests {
     fn tokens_are_26_url_and_address_safe_chars() {
         let t = Token::from_bytes([0xff; 16]);
         assert_eq!(t.as_str().len(), TOKEN_LEN);
-        assert!(t.as_str().bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+        assert!(t
+            .as_str()
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
         assert_eq!(Token::parse(&t.as_str().to_uppercase()).unwrap(), t);
         assert_eq!(t.short_ref().len(), 8);
     }
 
     #[test]
     fn parse_rejects_other_strings() {
-        for s in ["", "abc", "abcdefghijklmnopqrstuvwxy1", "abcdefghijklmnopqrstuvwxy-"] {
+        for s in [
+            "",
+            "abc",
+            "abcdefghijklmnopqrstuvwxy1",
+            "abcdefghijklmnopqrstuvwxy-",
+        ] {
             assert!(Token::parse(s).is_err(), "{s}");
         }
     }

@@ -82,6 +82,9 @@ pub(crate) enum Sniffed {
     Ole,
     /// Not a table; says what it seems to be instead.
     NotATable(String),
+    /// Text, but mostly non-ASCII bytes that are not UTF-8: some other code
+    /// page (Cyrillic, Greek, ...) that Windows-1252 would turn into garbage.
+    UnknownEncoding,
 }
 
 fn read_head(r: &mut impl Read) -> io::Result<Vec<u8>> {
@@ -120,15 +123,20 @@ pub(crate) fn sniff(input: &ListInput) -> Result<Sniffed, Unreadable> {
         if rest_ok {
             TextEncoding::Utf8
         } else if high_byte_share(&head) > 0.3 {
-            return Ok(Sniffed::NotATable("binary data".into()));
+            return Ok(Sniffed::UnknownEncoding);
         } else {
             TextEncoding::Windows1252
         }
     };
     let body = &head[encoding.bom_len()..];
     let (text, _) = match encoding {
-        TextEncoding::Utf16Le | TextEncoding::Utf16Be => encoding.encoding().decode_with_bom_removal(body),
-        _ => (encoding.encoding().decode_without_bom_handling(body).0, false),
+        TextEncoding::Utf16Le | TextEncoding::Utf16Be => {
+            encoding.encoding().decode_with_bom_removal(body)
+        }
+        _ => (
+            encoding.encoding().decode_without_bom_handling(body).0,
+            false,
+        ),
     };
     let (delimiter, sep_line) = sniff_delimiter(&text, complete);
     Ok(Sniffed::Text(TextSpec {
@@ -194,7 +202,10 @@ fn not_a_table(head: &[u8]) -> Option<String> {
     {
         return Some("an Excel 2003 XML spreadsheet".into());
     }
-    if start.starts_with(b"<!doctype html") || start.starts_with(b"<html") || start.starts_with(b"<table") {
+    if start.starts_with(b"<!doctype html")
+        || start.starts_with(b"<html")
+        || start.starts_with(b"<table")
+    {
         return Some("an HTML page (some programs save HTML under an .xls name)".into());
     }
     let sample = &head[..head.len().min(8192)];
@@ -242,7 +253,9 @@ fn is_utf8_stream(head: &[u8], rest: &mut impl Read) -> io::Result<bool> {
 fn sep_line(text: &str) -> Option<u8> {
     let first = text.split(['\n', '\r']).next()?;
     let first = first.trim_start_matches('\u{feff}').trim_matches(' ');
-    let first = first.strip_prefix('"').map_or(first, |f| f.trim_end_matches('"'));
+    let first = first
+        .strip_prefix('"')
+        .map_or(first, |f| f.trim_end_matches('"'));
     let b = first.as_bytes();
     (b.len() == 5 && b[..4].eq_ignore_ascii_case(b"sep=") && b[4].is_ascii()).then(|| b[4])
 }
@@ -251,7 +264,8 @@ fn sep_line(text: &str) -> Option<u8> {
 /// (quotes count only at the start of a field, as in the CSV parser).
 fn counts_per_line(text: &str, delim: u8, complete: bool) -> Vec<usize> {
     let mut counts = Vec::new();
-    let (mut cur, mut in_quotes, mut just_closed, mut at_start, mut filled) = (0, false, false, true, false);
+    let (mut cur, mut in_quotes, mut just_closed, mut at_start, mut filled) =
+        (0, false, false, true, false);
     for &b in text.as_bytes() {
         if in_quotes {
             if b == b'"' {
@@ -327,11 +341,19 @@ mod tests {
             ("\"sep=|\"\na|b\n", b'|', true),
             ("sep=\t\na\tb\n", b'\t', true),
             // commas inside names do not beat the consistent semicolon
-            ("Name;Email\nMüller, Bau;a@x.test\nDupont;b@x.test\nX, Y, Z;c@x.test\n", b';', false),
+            (
+                "Name;Email\nMüller, Bau;a@x.test\nDupont;b@x.test\nX, Y, Z;c@x.test\n",
+                b';',
+                false,
+            ),
             // quoted delimiters do not count, even across lines
             ("a,b\n\"x;y;z\",1\n\"p;\nq;r\",2\n", b',', false),
             // a title line without delimiters
-            ("Subcontractors 2024\nCompany;Email\nA;a@x.test\n", b';', false),
+            (
+                "Subcontractors 2024\nCompany;Email\nA;a@x.test\n",
+                b';',
+                false,
+            ),
             ("just one column\n", b',', false),
         ];
         for (text, want, sep) in cases {
@@ -363,9 +385,15 @@ mod tests {
 
     #[test]
     fn utf16_heuristic() {
-        let le: Vec<u8> = "Company\tEmail\r\n".encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let le: Vec<u8> = "Company\tEmail\r\n"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
         assert_eq!(utf16_without_bom(&le), Some(TextEncoding::Utf16Le));
-        let be: Vec<u8> = "Company\tEmail\r\n".encode_utf16().flat_map(u16::to_be_bytes).collect();
+        let be: Vec<u8> = "Company\tEmail\r\n"
+            .encode_utf16()
+            .flat_map(u16::to_be_bytes)
+            .collect();
         assert_eq!(utf16_without_bom(&be), Some(TextEncoding::Utf16Be));
         assert_eq!(utf16_without_bom(b"Company,Email\n"), None);
     }

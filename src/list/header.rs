@@ -4,8 +4,8 @@
 //!
 //! Pure: takes header cells, returns a [`Mapping`] and the header-level
 //! problems. It never reads files and never looks at data rows.
+use super::aliases::{Aliases, Field};
 use super::report::{Code, Columns, Problem};
-use super::ExtraAliases;
 
 /// How many non-blank rows from the top may be looked at to find the header
 /// (past title rows).
@@ -15,62 +15,6 @@ pub(crate) const HEADER_SCAN_ROWS: usize = 10;
 pub(crate) const COMPANY_HEADER: &str = "Subcontractor Name";
 /// Canonical header for the email column (as in the template).
 pub(crate) const EMAIL_HEADER: &str = "Subcontractor Email Address";
-
-// Aliases are stored normalised (see `normalise`): lower-case letters and
-// digits only.
-const EMAIL_ALIASES: &[&str] = &[
-    "subcontractoremailaddress", "subcontractoremail", "subemail", "email", "emailaddress",
-    "emailaddr", "emailid", "mail", "mailaddress", "email1", "emailaddress1", "email1address",
-    "primaryemail", "primaryemailaddress", "emailprimary", "workemail", "workemailaddress",
-    "businessemail", "businessemailaddress", "contactemail", "contactemailaddress", "vendoremail",
-    "vendoremailaddress", "supplieremail", "supplieremailaddress", "companyemail",
-    "companyemailaddress", "officeemail", "estimatingemail", "courriel", "adressecourriel",
-    "adresseemail", "adressemail", "adresseélectronique", "emailadresse", "mailadresse",
-    "correo", "correoelectrónico", "correoelectronico",
-];
-const COMPANY_ALIASES: &[&str] = &[
-    "subcontractorname", "subcontractor", "subcontractorcompany", "subcontractorcompanyname",
-    "subname", "sub", "company", "companyname", "vendor", "vendorname", "supplier",
-    "suppliername", "businessname", "business", "tradepartner", "tradepartnername", "firm",
-    "firmname", "organization", "organisation", "organizationname", "organisationname",
-    "contractor", "contractorname", "legalname", "accountname", "bidder", "biddername",
-    "firma", "firmenname", "unternehmen", "société", "societe", "entreprise", "raisonsociale",
-    "empresa", "nombredelaempresa",
-];
-const CONTACT_ALIASES: &[&str] = &[
-    "contactname", "contact", "contactperson", "contactfullname", "primarycontact",
-    "primarycontactname", "name", "fullname", "representative", "rep", "attention", "attn",
-    "ansprechpartner", "kontakt", "kontaktperson", "nom", "nomcomplet", "interlocuteur",
-    "contacto", "nombre", "nombrecompleto",
-];
-const FIRST_NAME_ALIASES: &[&str] = &[
-    "firstname", "first", "givenname", "forename", "contactfirstname", "vorname", "prénom",
-    "prenom",
-];
-const LAST_NAME_ALIASES: &[&str] = &[
-    "lastname", "last", "surname", "familyname", "contactlastname", "nachname", "nomdefamille",
-    "apellido", "apellidos",
-];
-
-/// Lower-cases and keeps only letters and digits, so "E-mail Address ",
-/// "\u{feff}EMAIL_ADDRESS" and "e-mail\u{a0}address" all become "emailaddress".
-pub(crate) fn normalise(header: &str) -> String {
-    header
-        .chars()
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_lowercase)
-        .collect()
-}
-
-/// The field a header cell names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Field {
-    Email,
-    Company,
-    Contact,
-    FirstName,
-    LastName,
-}
 
 /// One mapped column: its index and its header as found (trimmed).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,63 +67,6 @@ impl Mapping {
     }
 }
 
-/// Built-in plus configured aliases, normalised once.
-#[derive(Debug, Clone)]
-pub(crate) struct Aliases {
-    extra: Vec<(String, Field)>,
-}
-
-impl Aliases {
-    pub fn new(extra: &ExtraAliases) -> Aliases {
-        let mut out = Vec::new();
-        for (list, field) in [
-            (&extra.email, Field::Email),
-            (&extra.company, Field::Company),
-            (&extra.contact, Field::Contact),
-        ] {
-            out.extend(
-                list.iter()
-                    .map(|a| normalise(a))
-                    .filter(|a| !a.is_empty())
-                    .map(|a| (a, field)),
-            );
-        }
-        Aliases { extra: out }
-    }
-
-    /// Configured aliases win over built-in ones.
-    fn field(&self, header: &str) -> Option<Field> {
-        let n = normalise(header);
-        if n.is_empty() {
-            return None;
-        }
-        if let Some((_, f)) = self.extra.iter().find(|(a, _)| *a == n) {
-            return Some(*f);
-        }
-        [
-            (EMAIL_ALIASES, Field::Email),
-            (COMPANY_ALIASES, Field::Company),
-            (CONTACT_ALIASES, Field::Contact),
-            (FIRST_NAME_ALIASES, Field::FirstName),
-            (LAST_NAME_ALIASES, Field::LastName),
-        ]
-        .into_iter()
-        .find(|(list, _)| list.contains(&n.as_str()))
-        .map(|(_, f)| f)
-    }
-
-    /// How many of the required fields a row's cells name.
-    fn required_hits(&self, cells: &[String]) -> usize {
-        let email = cells
-            .iter()
-            .any(|c| self.field(c) == Some(Field::Email));
-        let company = cells
-            .iter()
-            .any(|c| self.field(c) == Some(Field::Company));
-        usize::from(email) + usize::from(company)
-    }
-}
-
 /// Spreadsheet column letters: 0 -> A, 26 -> AA.
 pub(crate) fn column_letters(index: usize) -> String {
     let mut n = index + 1;
@@ -193,7 +80,7 @@ pub(crate) fn column_letters(index: usize) -> String {
 }
 
 /// A non-blank row read while looking for the header.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct CandidateRow {
     pub row: u32,
     pub cells: Vec<String>,
@@ -232,9 +119,8 @@ pub(crate) fn find_header(rows: &[CandidateRow], aliases: &Aliases) -> Option<Ma
 }
 
 fn missing(field: &str, header: &str, examples: &str, looks_like_data: bool) -> Problem {
-    let mut message = format!(
-        "no column for the {field}: name a column \"{header}\" (or {examples})"
-    );
+    let mut message =
+        format!("no column for the {field}: name a column \"{header}\" (or {examples})");
     if looks_like_data {
         message.push_str("; the first row looks like data: add a header row above it");
     }
@@ -317,7 +203,11 @@ fn map_header(header: &CandidateRow, aliases: &Aliases) -> Mapping {
             .map(|(_, cols)| std::mem::take(cols))
             .unwrap_or_default()
     };
-    let (emails, companies, contacts) = (take(Field::Email), take(Field::Company), take(Field::Contact));
+    let (emails, companies, contacts) = (
+        take(Field::Email),
+        take(Field::Company),
+        take(Field::Contact),
+    );
     let (firsts, lasts) = (take(Field::FirstName), take(Field::LastName));
 
     let mut errors = Vec::new();
@@ -343,18 +233,38 @@ fn map_header(header: &CandidateRow, aliases: &Aliases) -> Mapping {
                 errors.push(ambiguous(row, &cols[0], extra, field));
             }
         }
-        firsts.into_iter().take(1).chain(lasts.into_iter().take(1)).collect()
+        firsts
+            .into_iter()
+            .take(1)
+            .chain(lasts.into_iter().take(1))
+            .collect()
     };
     let looks_like_data = header
         .cells
         .iter()
         .any(|c| crate::core::email::EmailAddr::parse(c).is_ok());
     if emails.is_empty() {
-        errors.insert(0, missing("email address", EMAIL_HEADER, "Email, E-mail, Email Address", looks_like_data));
+        errors.insert(
+            0,
+            missing(
+                "email address",
+                EMAIL_HEADER,
+                "Email, E-mail, Email Address",
+                looks_like_data,
+            ),
+        );
     }
     if companies.is_empty() {
         let at = usize::from(emails.is_empty());
-        errors.insert(at, missing("subcontractor name", COMPANY_HEADER, "Company, Vendor Name, Subcontractor", looks_like_data));
+        errors.insert(
+            at,
+            missing(
+                "subcontractor name",
+                COMPANY_HEADER,
+                "Company, Vendor Name, Subcontractor",
+                looks_like_data,
+            ),
+        );
     }
     for col in &unknown {
         ignored_cols.push((col.index, ignored(row, col, "is not used")));
@@ -375,6 +285,7 @@ fn map_header(header: &CandidateRow, aliases: &Aliases) -> Mapping {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::list::ExtraAliases;
 
     fn map(cells: &[&str]) -> Mapping {
         map_with(cells, &ExtraAliases::default())
@@ -389,18 +300,22 @@ mod tests {
     }
 
     #[test]
-    fn normalises_case_punctuation_bom_and_nbsp() {
-        for h in ["E-mail Address", " \u{feff}EMAIL_ADDRESS ", "e-mail\u{a0}address", "Email.Address:"] {
-            assert_eq!(normalise(h), "emailaddress", "{h:?}");
-        }
-    }
-
-    #[test]
     fn maps_template_and_erp_headers() {
-        let m = map(&["Subcontractor Name", "Contact Name", "Subcontractor Email Address"]);
+        let m = map(&[
+            "Subcontractor Name",
+            "Contact Name",
+            "Subcontractor Email Address",
+        ]);
         assert!(m.usable());
         assert_eq!(m.columns().contact.as_deref(), Some("Contact Name"));
-        let m = map(&["Vendor No.", "Vendor Name", "Contact", "E-Mail", "Phone No.", "City"]);
+        let m = map(&[
+            "Vendor No.",
+            "Vendor Name",
+            "Contact",
+            "E-Mail",
+            "Phone No.",
+            "City",
+        ]);
         assert!(m.usable());
         assert_eq!(m.email.as_ref().map(|c| c.index), Some(3));
         assert_eq!(m.warnings.len(), 3);
@@ -410,8 +325,24 @@ mod tests {
     #[test]
     fn first_and_last_name_combine_into_contact() {
         let m = map(&["Company", "First Name", "Last Name", "Email"]);
-        assert_eq!(m.columns().contact.as_deref(), Some("First Name + Last Name"));
+        assert_eq!(
+            m.columns().contact.as_deref(),
+            Some("First Name + Last Name")
+        );
         assert_eq!(m.contact.len(), 2);
+    }
+
+    #[test]
+    fn remarks_and_number_signs() {
+        let m = map(&[
+            "Vendor #",
+            "Vendor Name",
+            "Email (required)",
+            "Contact [optional]",
+        ]);
+        assert!(m.usable(), "{:?}", m.errors);
+        assert_eq!(m.company.as_ref().map(|c| c.index), Some(1));
+        assert_eq!(m.contact.len(), 1);
     }
 
     #[test]
@@ -444,8 +375,14 @@ mod tests {
     #[test]
     fn header_below_a_title_row() {
         let rows = [
-            CandidateRow { row: 1, cells: vec!["Project X subcontractor list".into()] },
-            CandidateRow { row: 3, cells: vec!["Company".into(), "Email".into()] },
+            CandidateRow {
+                row: 1,
+                cells: vec!["Project X subcontractor list".into()],
+            },
+            CandidateRow {
+                row: 3,
+                cells: vec!["Company".into(), "Email".into()],
+            },
         ];
         let m = find_header(&rows, &Aliases::new(&ExtraAliases::default()));
         let m = m.unwrap_or_else(|| panic!("no header"));

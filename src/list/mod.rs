@@ -9,6 +9,7 @@
 //! import. Memory stays flat with the list's size except for the duplicate
 //! set and the capped problem lists. This module never touches the store,
 //! sends mail, or decides what an import does with the rows.
+mod aliases;
 mod detect;
 mod header;
 mod report;
@@ -20,8 +21,9 @@ pub use report::{Code, Columns, Format, Problem, Report};
 pub use validate::MAX_NAME_CHARS;
 
 use crate::core::email::EmailAddr;
+use aliases::Aliases;
 use detect::{Sniffed, TextSpec};
-use header::{find_header, Aliases, CandidateRow, Mapping, HEADER_SCAN_ROWS};
+use header::{find_header, CandidateRow, Mapping, HEADER_SCAN_ROWS};
 use sheet::{Probe, RangeSource, XlsxStream};
 use source::{RawRow, Source, TextSource};
 use std::path::PathBuf;
@@ -54,8 +56,11 @@ impl Default for ListOptions {
 /// built-in ones (ignoring case, spaces and punctuation) and winning over them.
 #[derive(Default, Clone, Debug)]
 pub struct ExtraAliases {
+    /// More names for the email column.
     pub email: Vec<String>,
+    /// More names for the company (subcontractor name) column.
     pub company: Vec<String>,
+    /// More names for the contact name column.
     pub contact: Vec<String>,
 }
 
@@ -64,7 +69,8 @@ pub struct ExtraAliases {
 pub enum ListInput {
     /// A file on disk (drop folder, CLI).
     Path(PathBuf),
-    /// An email attachment: its file name and bytes.
+    /// An email attachment: its file name (for messages only; the format
+    /// is found from the content) and its bytes.
     Bytes { name: String, data: Arc<[u8]> },
 }
 
@@ -118,6 +124,7 @@ impl Unreadable {
 pub struct ValidRow {
     /// The row number as Excel shows it.
     pub row: u32,
+    /// Trimmed and lower-cased.
     pub email: EmailAddr,
     /// Trimmed, whitespace runs collapsed.
     pub company: String,
@@ -130,9 +137,18 @@ pub struct ValidRow {
 #[derive(Debug)]
 enum Kind {
     Text(TextSpec),
-    Sheet { format: Format, sheet: String },
+    Sheet {
+        format: Format,
+        sheet: String,
+        /// Header candidates read while probing (XLSX), so `open` does not
+        /// read the workbook twice.
+        head: Option<Vec<CandidateRow>>,
+    },
     /// Not readable as a list; the one problem that says why.
-    Rejected { format: Format, problem: Problem },
+    Rejected {
+        format: Format,
+        problem: Problem,
+    },
 }
 
 /// An opened list: format, encoding, delimiter and header mapping detected
@@ -159,7 +175,15 @@ impl ListFile {
             ),
         };
         let probed = |probe: Probe| match probe {
-            Probe::Sheet { format, sheet } => Kind::Sheet { format, sheet },
+            Probe::Sheet {
+                format,
+                sheet,
+                head,
+            } => Kind::Sheet {
+                format,
+                sheet,
+                head,
+            },
             Probe::NoSheet(format) => Kind::Rejected {
                 format,
                 problem: Problem::file(Code::EmptyFile, "the workbook has no worksheet"),
@@ -171,6 +195,13 @@ impl ListFile {
             Sniffed::Zip => probed(sheet::probe_zip(&input)?),
             Sniffed::Ole => probed(sheet::probe_ole(&input)?),
             Sniffed::NotATable(what) => not_a_table(what),
+            Sniffed::UnknownEncoding => Kind::Rejected {
+                format: Format::Csv,
+                problem: Problem::file(
+                    Code::NotATable,
+                    "the text is neither UTF-8 nor Windows-1252: save the list from Excel as \"CSV UTF-8\" or .xlsx",
+                ),
+            },
         };
         let mut file = ListFile {
             input,
@@ -178,7 +209,12 @@ impl ListFile {
             kind,
             header: None,
         };
-        file.header = file.read_header()?;
+        file.header = match &file.kind {
+            Kind::Sheet {
+                head: Some(rows), ..
+            } => find_header(rows, &Aliases::new(&opts.aliases)),
+            _ => file.read_header()?,
+        };
         Ok(file)
     }
 
@@ -201,8 +237,9 @@ impl ListFile {
             Kind::Sheet {
                 format: Format::Xlsx,
                 sheet,
+                ..
             } => Source::Xlsx(XlsxStream::spawn(&self.input, sheet)?),
-            Kind::Sheet { format, sheet } => {
+            Kind::Sheet { format, sheet, .. } => {
                 Source::Range(RangeSource::open(&self.input, *format, sheet)?)
             }
             Kind::Rejected { .. } => Source::Empty,
@@ -238,7 +275,11 @@ impl ListFile {
             encoding,
             delimiter: delimiter.map(|d| char::from(d).to_string()),
             header_row: self.header.as_ref().map(|m| m.row),
-            columns: self.header.as_ref().map(Mapping::columns).unwrap_or_default(),
+            columns: self
+                .header
+                .as_ref()
+                .map(Mapping::columns)
+                .unwrap_or_default(),
             errors: Vec::new(),
             errors_total: 0,
             warnings: Vec::new(),
@@ -252,7 +293,10 @@ impl ListFile {
             (Kind::Rejected { problem, .. }, _) => single(&mut report, problem.clone()),
             (_, None) => single(
                 &mut report,
-                Problem::file(Code::EmptyFile, "the file is empty: no header row and no data rows"),
+                Problem::file(
+                    Code::EmptyFile,
+                    "the file is empty: no header row and no data rows",
+                ),
             ),
             (_, Some(map)) => {
                 let mut checker = Checker::new(map, &self.opts, delimiter);

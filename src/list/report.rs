@@ -250,7 +250,7 @@ impl Report {
         } else {
             let _ = writeln!(
                 out,
-                "Result: NOT valid: {} errors, {} warnings; nothing was imported",
+                "Result: NOT valid: {} errors, {} warnings",
                 self.errors_total, self.warnings_total
             );
         }

@@ -5,12 +5,13 @@
 //!
 //! Every calamine call is guarded: a panic inside it on a hostile file
 //! becomes [`Unreadable::Corrupt`], never a crash of the daemon.
+use super::header::{CandidateRow, HEADER_SCAN_ROWS};
 use super::report::Format;
 use super::source::{InputReader, RawRow};
 use super::{ListInput, Unreadable};
 use calamine::{
-    Data, DataRef, Ods, OdsError, Range, Reader, Sheet, SheetType, SheetVisible, Xls, XlsError, Xlsb,
-    Xlsx, XlsxError,
+    Data, DataRef, Ods, OdsError, Range, Reader, Sheet, SheetType, SheetVisible, Xls, XlsError,
+    Xlsb, Xlsx, XlsxError,
 };
 use std::borrow::Cow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -25,8 +26,13 @@ const BATCHES_IN_FLIGHT: usize = 4;
 /// What a spreadsheet container holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Probe {
-    /// A workbook; its first worksheet.
-    Sheet { format: Format, sheet: String },
+    /// A workbook; its first worksheet and, for XLSX, the header
+    /// candidates already read from it.
+    Sheet {
+        format: Format,
+        sheet: String,
+        head: Option<Vec<CandidateRow>>,
+    },
     /// A workbook without any worksheet.
     NoSheet(Format),
     /// A container that is not a spreadsheet; says what it seems to be.
@@ -51,6 +57,7 @@ fn first_sheet(meta: &[Sheet], format: Format) -> Probe {
         .map_or(Probe::NoSheet(format), |s| Probe::Sheet {
             format,
             sheet: s.name.clone(),
+            head: None,
         })
 }
 
@@ -66,9 +73,25 @@ fn xlsx_error(input: &ListInput, e: XlsxError) -> Unreadable {
 pub(crate) fn probe_zip(input: &ListInput) -> Result<Probe, Unreadable> {
     guarded(|| {
         let xlsx_err = match Xlsx::<InputReader>::new(InputReader::open(input)?) {
-            Ok(wb) => return Ok(first_sheet(wb.sheets_metadata(), Format::Xlsx)),
+            Ok(mut wb) => {
+                // Read the header candidates now, while the workbook (and its
+                // shared strings) is open, instead of opening it again.
+                return match first_sheet(wb.sheets_metadata(), Format::Xlsx) {
+                    Probe::Sheet { format, sheet, .. } => {
+                        let head = head_rows(input, &mut wb, &sheet, HEADER_SCAN_ROWS)?;
+                        Ok(Probe::Sheet {
+                            format,
+                            sheet,
+                            head: Some(head),
+                        })
+                    }
+                    other => Ok(other),
+                };
+            }
             Err(XlsxError::Zip(e)) => {
-                return Err(Unreadable::Corrupt(format!("the zip container is damaged: {e}")))
+                return Err(Unreadable::Corrupt(format!(
+                    "the zip container is damaged: {e}"
+                )))
             }
             Err(e @ (XlsxError::Password | XlsxError::Io(_))) => return Err(xlsx_error(input, e)),
             Err(e) => e,
@@ -79,7 +102,12 @@ pub(crate) fn probe_zip(input: &ListInput) -> Result<Probe, Unreadable> {
         match Ods::<InputReader>::new(InputReader::open(input)?) {
             Ok(wb) => Ok(first_sheet(wb.sheets_metadata(), Format::Ods)),
             Err(OdsError::Password) => Err(Unreadable::Encrypted),
-            Err(_) if matches!(xlsx_err, XlsxError::FileNotFound(_) | XlsxError::RelationshipNotFound) => {
+            Err(_)
+                if matches!(
+                    xlsx_err,
+                    XlsxError::FileNotFound(_) | XlsxError::RelationshipNotFound
+                ) =>
+            {
                 Ok(Probe::NotATable(
                     "a zip archive that is not a spreadsheet".into(),
                 ))
@@ -92,24 +120,30 @@ pub(crate) fn probe_zip(input: &ListInput) -> Result<Probe, Unreadable> {
 /// Finds out what an OLE compound file is: XLS, an encrypted XLSX, or
 /// another Office document.
 pub(crate) fn probe_ole(input: &ListInput) -> Result<Probe, Unreadable> {
-    guarded(|| match Xls::<InputReader>::new(InputReader::open(input)?) {
-        Ok(wb) => Ok(first_sheet(wb.sheets_metadata(), Format::Xls)),
-        Err(XlsError::Password) => Err(Unreadable::Encrypted),
-        Err(XlsError::Io(e)) => Err(Unreadable::io(input, e)),
-        Err(e) => {
-            // A password-protected XLSX is an OLE file holding "EncryptedPackage".
-            if let Err(XlsxError::Password) = Xlsx::<InputReader>::new(InputReader::open(input)?) {
-                return Err(Unreadable::Encrypted);
+    guarded(
+        || match Xls::<InputReader>::new(InputReader::open(input)?) {
+            Ok(wb) => Ok(first_sheet(wb.sheets_metadata(), Format::Xls)),
+            Err(XlsError::Password) => Err(Unreadable::Encrypted),
+            Err(XlsError::Io(e)) => Err(Unreadable::io(input, e)),
+            Err(e) => {
+                // A password-protected XLSX is an OLE file holding "EncryptedPackage".
+                if let Err(XlsxError::Password) =
+                    Xlsx::<InputReader>::new(InputReader::open(input)?)
+                {
+                    return Err(Unreadable::Encrypted);
+                }
+                let msg = e.to_string();
+                if matches!(e, XlsError::Cfb(_)) && msg.contains("Cannot find") {
+                    return Ok(Probe::NotATable(
+                        "an Office document that is not a spreadsheet".into(),
+                    ));
+                }
+                Err(Unreadable::Corrupt(format!(
+                    "cannot read this Excel 97-2003 file: {msg}"
+                )))
             }
-            let msg = e.to_string();
-            if matches!(e, XlsError::Cfb(_)) && msg.contains("Cannot find") {
-                return Ok(Probe::NotATable(
-                    "an Office document that is not a spreadsheet".into(),
-                ));
-            }
-            Err(Unreadable::Corrupt(format!("cannot read this Excel 97-2003 file: {msg}")))
-        }
-    })
+        },
+    )
 }
 
 fn float_text(f: f64) -> String {
@@ -183,7 +217,10 @@ impl RangeSource {
         out.cells.clear();
         (0..col0).for_each(|_| out.cells.push_field(b""));
         for col in 0..width {
-            let text = self.range.get((self.next, col)).map_or(Cow::Borrowed(""), data_text);
+            let text = self
+                .range
+                .get((self.next, col))
+                .map_or(Cow::Borrowed(""), data_text);
             out.cells.push_field(text.as_bytes());
         }
         let row = u64::from(row0) + self.next as u64 + 1;
@@ -205,14 +242,17 @@ enum Msg {
     Failed(Unreadable),
 }
 
-/// Reads the sheet's cells in order and sends them in batches of rows.
-/// Stops quietly when the receiver is gone.
-fn stream_cells(input: &ListInput, sheet: &str, tx: &SyncSender<Msg>) -> Result<(), Unreadable> {
-    let mut wb = Xlsx::<InputReader>::new(InputReader::open(input)?).map_err(|e| xlsx_error(input, e))?;
+/// Calls `f` with each non-empty row of an XLSX sheet, in order, until it
+/// returns `false`.
+fn each_row(
+    input: &ListInput,
+    wb: &mut Xlsx<InputReader>,
+    sheet: &str,
+    mut f: impl FnMut(SheetRow) -> bool,
+) -> Result<(), Unreadable> {
     let mut cells = wb
         .worksheet_cells_reader(sheet)
         .map_err(|e| xlsx_error(input, e))?;
-    let mut batch = Vec::with_capacity(BATCH_ROWS);
     let mut current: Option<SheetRow> = None;
     while let Some(cell) = cells.next_cell().map_err(|e| xlsx_error(input, e))? {
         let (r, c) = cell.get_position();
@@ -225,10 +265,7 @@ fn stream_cells(input: &ListInput, sheet: &str, tx: &SyncSender<Msg>) -> Result<
             Some(cur) if cur.row == row => cur.cells.push((c, text)),
             _ => {
                 if let Some(done) = current.take() {
-                    batch.push(done);
-                    if batch.len() >= BATCH_ROWS
-                        && tx.send(Msg::Rows(std::mem::take(&mut batch))).is_err()
-                    {
+                    if !f(done) {
                         return Ok(());
                     }
                 }
@@ -239,8 +276,53 @@ fn stream_cells(input: &ListInput, sheet: &str, tx: &SyncSender<Msg>) -> Result<
             }
         }
     }
-    batch.extend(current);
-    if !batch.is_empty() {
+    if let Some(last) = current {
+        f(last);
+    }
+    Ok(())
+}
+
+/// The first `n` non-empty rows of an XLSX sheet, as header candidates.
+fn head_rows(
+    input: &ListInput,
+    wb: &mut Xlsx<InputReader>,
+    sheet: &str,
+    n: usize,
+) -> Result<Vec<CandidateRow>, Unreadable> {
+    let mut out = Vec::new();
+    each_row(input, wb, sheet, |row| {
+        let mut cells = Vec::new();
+        for (col, text) in row.cells {
+            let col = col as usize;
+            if col >= cells.len() {
+                cells.resize(col, String::new());
+                cells.push(text);
+            }
+        }
+        out.push(CandidateRow {
+            row: row.row,
+            cells,
+        });
+        out.len() < n
+    })?;
+    Ok(out)
+}
+
+/// Reads the sheet's rows and sends them in batches. Stops quietly when the
+/// receiver is gone.
+fn stream_cells(input: &ListInput, sheet: &str, tx: &SyncSender<Msg>) -> Result<(), Unreadable> {
+    let mut wb =
+        Xlsx::<InputReader>::new(InputReader::open(input)?).map_err(|e| xlsx_error(input, e))?;
+    let mut batch = Vec::with_capacity(BATCH_ROWS);
+    let mut gone = false;
+    each_row(input, &mut wb, sheet, |row| {
+        batch.push(row);
+        if batch.len() >= BATCH_ROWS {
+            gone = tx.send(Msg::Rows(std::mem::take(&mut batch))).is_err();
+        }
+        !gone
+    })?;
+    if !gone && !batch.is_empty() {
         let _ = tx.send(Msg::Rows(batch));
     }
     Ok(())

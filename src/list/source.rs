@@ -74,12 +74,17 @@ impl RawRow {
 
     /// All cells empty or whitespace.
     pub fn is_blank(&self) -> bool {
+        if self.cells.as_slice().iter().any(u8::is_ascii_graphic) {
+            return false;
+        }
         (0..self.cells.len()).all(|i| crate::core::email::trim_cell(&self.get(i)).is_empty())
     }
 
     /// The cells as owned strings (for header detection).
     pub fn to_strings(&self) -> Vec<String> {
-        (0..self.cells.len()).map(|i| self.get(i).into_owned()).collect()
+        (0..self.cells.len())
+            .map(|i| self.get(i).into_owned())
+            .collect()
     }
 }
 
@@ -109,7 +114,10 @@ impl<R: Read> Read for LineEnds<R> {
             return Ok(0);
         }
         if self.cr_to_lf {
-            buf[..n].iter_mut().filter(|b| **b == b'\r').for_each(|b| *b = b'\n');
+            buf[..n]
+                .iter_mut()
+                .filter(|b| **b == b'\r')
+                .for_each(|b| *b = b'\n');
         }
         self.last = Some(buf[n - 1]);
         Ok(n)
@@ -134,7 +142,8 @@ impl TextSource {
             TextEncoding::Utf8 => Box::new(raw),
             TextEncoding::Utf8Bom => {
                 let mut bom = [0u8; 3];
-                raw.read_exact(&mut bom).map_err(|e| Unreadable::io(input, e))?;
+                raw.read_exact(&mut bom)
+                    .map_err(|e| Unreadable::io(input, e))?;
                 Box::new(raw)
             }
             other => Box::new(
@@ -231,7 +240,10 @@ mod tests {
         let mut src = TextSource::open(&input, &spec).unwrap_or_else(|e| panic!("{e}"));
         let mut raw = RawRow::default();
         let mut out = Vec::new();
-        while src.next_row(&mut raw, &input).unwrap_or_else(|e| panic!("{e}")) {
+        while src
+            .next_row(&mut raw, &input)
+            .unwrap_or_else(|e| panic!("{e}"))
+        {
             out.push((raw.row, raw.to_strings()));
         }
         out

@@ -73,7 +73,8 @@ fn row_numbers_are_excel_rows() {
 
 #[test]
 fn names_spanning_lines_become_one_line() {
-    let got = rows(b"Company,Contact,Email\n\"Multi\r\nLine  Builders\",\" Ann\n Lee \",ann@x.test\n");
+    let got =
+        rows(b"Company,Contact,Email\n\"Multi\r\nLine  Builders\",\" Ann\n Lee \",ann@x.test\n");
     assert_eq!(got[0].company, "Multi Line Builders");
     assert_eq!(got[0].contact.as_deref(), Some("Ann Lee"));
     assert_eq!(got[0].row, 2);
@@ -144,7 +145,10 @@ fn format_by_content_not_name() {
     assert_eq!(r.format, Format::Xlsx);
     assert!(r.valid, "{}", r.to_text());
     assert_eq!((r.encoding, r.delimiter.as_deref()), (None, None));
-    let csv = ListFile::open(input("list.xlsx", b"Company,Email\nA,a@x.test\n"), &ListOptions::default());
+    let csv = ListFile::open(
+        input("list.xlsx", b"Company,Email\nA,a@x.test\n"),
+        &ListOptions::default(),
+    );
     assert_eq!(csv.unwrap().format(), Format::Csv);
 }
 
@@ -163,7 +167,10 @@ fn xlsx_rows_blank_rows_and_title() {
     assert_eq!(r.header_row, Some(3));
     assert_eq!(codes(&r), vec![(Some(6), Code::InvalidEmail)]);
     let warn: Vec<_> = r.warnings.iter().map(|p| (p.row, p.code)).collect();
-    assert_eq!(warn, vec![(Some(1), Code::IgnoredRow), (Some(5), Code::BlankRow)]);
+    assert_eq!(
+        warn,
+        vec![(Some(1), Code::IgnoredRow), (Some(5), Code::BlankRow)]
+    );
     let got: Vec<_> = file.rows().unwrap().map(Result::unwrap).collect();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].contact.as_deref(), Some("Ann Lee"));
@@ -191,7 +198,10 @@ fn utf16_unicode_text() {
     data.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
     let r = check(&data);
     assert!(r.valid, "{}", r.to_text());
-    assert_eq!((r.encoding, r.delimiter.as_deref()), (Some("UTF-16LE"), Some("\t")));
+    assert_eq!(
+        (r.encoding, r.delimiter.as_deref()),
+        (Some("UTF-16LE"), Some("\t"))
+    );
     assert_eq!(rows(&data)[0].company, "Électricité Dupont");
 }
 
@@ -203,7 +213,10 @@ fn unreadable_inputs() {
     let mut data = xlsx(&[&["Company", "Email"], &["A", "a@x.test"]]);
     data.truncate(data.len() / 2);
     let truncated = ListFile::open(input("l.xlsx", &data), &opts).and_then(|f| f.check());
-    assert!(matches!(truncated, Err(Unreadable::Corrupt(_))), "{truncated:?}");
+    assert!(
+        matches!(truncated, Err(Unreadable::Corrupt(_))),
+        "{truncated:?}"
+    );
 }
 
 #[test]

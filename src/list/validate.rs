@@ -9,7 +9,7 @@ use super::report::{Code, Problem};
 use super::source::RawRow;
 use super::{ListOptions, ValidRow};
 use crate::core::email::{normalise_into, trim_cell, EmailAddr};
-use std::collections::HashMap;
+use std::collections::hash_map::{Entry, HashMap};
 use std::ops::ControlFlow;
 use xxhash_rust::xxh3::xxh3_128;
 
@@ -36,6 +36,12 @@ fn is_forbidden(c: char) -> bool {
     (c.is_control() && !c.is_whitespace()) || is_bidi_control(c)
 }
 
+/// "-", "--", "n/a": what people type for "none"; treated as an empty cell
+/// (and not warned about as formula-like).
+fn is_placeholder(s: &str) -> bool {
+    s.eq_ignore_ascii_case("n/a") || s.chars().all(|c| matches!(c, '-' | '–' | '—' | '.'))
+}
+
 /// What one pass over a name cell finds.
 struct NameStats {
     /// Characters after trimming and collapsing whitespace runs.
@@ -47,6 +53,16 @@ struct NameStats {
 }
 
 fn name_stats(s: &str) -> NameStats {
+    let formula = s.starts_with(['=', '+', '-', '@']);
+    // Fast path: printable ASCII, where only spaces can collapse.
+    if s.bytes().all(|b| (0x20..0x7F).contains(&b)) {
+        let doubled = s.as_bytes().windows(2).filter(|w| w == b"  ").count();
+        return NameStats {
+            chars: s.len() - doubled,
+            bad: None,
+            formula,
+        };
+    }
     let mut chars = 0;
     let mut bad = None;
     let mut prev_ws = false;
@@ -67,7 +83,7 @@ fn name_stats(s: &str) -> NameStats {
     NameStats {
         chars,
         bad,
-        formula: s.starts_with(['=', '+', '-', '@']),
+        formula,
     }
 }
 
@@ -75,7 +91,10 @@ fn name_stats(s: &str) -> NameStats {
 /// quoted field) to one space.
 pub(crate) fn clean_name(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for word in trim_cell(s).split(char::is_whitespace).filter(|w| !w.is_empty()) {
+    for word in trim_cell(s)
+        .split(char::is_whitespace)
+        .filter(|w| !w.is_empty())
+    {
         if !out.is_empty() {
             out.push(' ');
         }
@@ -123,7 +142,13 @@ impl Sink {
     }
 }
 
-fn cell_problem(row: u32, col: &Column, code: Code, value: Option<String>, message: String) -> Problem {
+fn cell_problem(
+    row: u32,
+    col: &Column,
+    code: Code,
+    value: Option<String>,
+    message: String,
+) -> Problem {
     Problem {
         row: Some(row),
         column: Some(col.header.clone()),
@@ -252,28 +277,45 @@ impl<'m> Checker<'m> {
         let value = trim_cell(&cell);
         if value.is_empty() {
             self.sink.add(Code::MissingValue, || {
-                cell_problem(raw.row, col, Code::MissingValue, None, "the email address is empty".into())
+                cell_problem(
+                    raw.row,
+                    col,
+                    Code::MissingValue,
+                    None,
+                    "the email address is empty".into(),
+                )
             });
             return;
         }
         match normalise_into(value, &mut self.email_buf) {
             Err(why) => self.sink.add(Code::InvalidEmail, || {
-                cell_problem(raw.row, col, Code::InvalidEmail, Some(shorten(value)), why.to_string())
+                cell_problem(
+                    raw.row,
+                    col,
+                    Code::InvalidEmail,
+                    Some(shorten(value)),
+                    why.to_string(),
+                )
             }),
             Ok(()) => {
-                let key = xxh3_128(self.email_buf.as_bytes());
-                let first = *self.seen.entry(key).or_insert(raw.row);
-                if first != raw.row {
-                    self.sink.add(Code::DuplicateEmail, || {
-                        cell_problem(
-                            raw.row,
-                            col,
-                            Code::DuplicateEmail,
-                            Some(shorten(value)),
-                            format!("also on row {first}"),
-                        )
-                    });
-                }
+                // Insert without reading the slot back: on a big list the
+                // slot is a cache miss, and a write miss does not stall.
+                let first = match self.seen.entry(xxh3_128(self.email_buf.as_bytes())) {
+                    Entry::Vacant(slot) => {
+                        slot.insert(raw.row);
+                        return;
+                    }
+                    Entry::Occupied(seen) => *seen.get(),
+                };
+                self.sink.add(Code::DuplicateEmail, || {
+                    cell_problem(
+                        raw.row,
+                        col,
+                        Code::DuplicateEmail,
+                        Some(shorten(value)),
+                        format!("also on row {first}"),
+                    )
+                });
             }
         }
     }
@@ -281,10 +323,16 @@ impl<'m> Checker<'m> {
     fn name(&mut self, raw: &RawRow, col: &Column, required: bool, what: &str) {
         let cell = raw.get(col.index);
         let value = trim_cell(&cell);
-        if value.is_empty() {
+        if value.is_empty() || is_placeholder(value) {
             if required {
                 self.sink.add(Code::MissingValue, || {
-                    cell_problem(raw.row, col, Code::MissingValue, None, format!("the {what} is empty"))
+                    cell_problem(
+                        raw.row,
+                        col,
+                        Code::MissingValue,
+                        None,
+                        format!("the {what} is empty"),
+                    )
                 });
             }
             return;
@@ -298,7 +346,13 @@ impl<'m> Checker<'m> {
             };
             self.sink.add(Code::InvalidCharacters, || {
                 let msg = format!("contains {kind} (U+{:04X}): remove it", u32::from(c));
-                cell_problem(raw.row, col, Code::InvalidCharacters, Some(visible(value)), msg)
+                cell_problem(
+                    raw.row,
+                    col,
+                    Code::InvalidCharacters,
+                    Some(visible(value)),
+                    msg,
+                )
             });
         }
         if stats.chars > MAX_NAME_CHARS {
@@ -330,7 +384,11 @@ impl<'m> Checker<'m> {
                 column_letters(width.saturating_sub(1))
             );
             if let Some(d) = delimiter {
-                let d = if d == b'\t' { "a tab".to_string() } else { format!("'{}'", char::from(d)) };
+                let d = if d == b'\t' {
+                    "a tab".to_string()
+                } else {
+                    format!("'{}'", char::from(d))
+                };
                 message.push_str(&format!(
                     "; if a name contains {d}, put the name in double quotes"
                 ));
@@ -349,7 +407,10 @@ impl<'m> Checker<'m> {
     pub fn finish(mut self) -> Findings {
         if self.data_rows == 0 {
             self.sink.add(Code::EmptyFile, || {
-                Problem::file(Code::EmptyFile, "the file has a header row but no data rows")
+                Problem::file(
+                    Code::EmptyFile,
+                    "the file has a header row but no data rows",
+                )
             });
         }
         Findings {
@@ -386,9 +447,13 @@ pub(crate) fn valid_row(map: &Mapping, raw: &RawRow) -> Option<ValidRow> {
     })
 }
 
-/// The cleaned name, or `None` if it breaks a rule.
+/// The cleaned name ("" for a placeholder), or `None` if it breaks a rule.
 fn ok_name(cell: &str) -> Option<String> {
-    let stats = name_stats(trim_cell(cell));
+    let value = trim_cell(cell);
+    if is_placeholder(value) {
+        return Some(String::new());
+    }
+    let stats = name_stats(value);
     (stats.bad.is_none() && stats.chars <= MAX_NAME_CHARS).then(|| clean_name(cell))
 }
 
@@ -399,7 +464,11 @@ mod tests {
     #[test]
     fn names_collapse_whitespace() {
         assert_eq!(clean_name("  Müller \r\n  Bau\tGmbH "), "Müller Bau GmbH");
-        assert_eq!(name_stats("Müller \r\n  Bau").chars, "Müller Bau".chars().count());
+        assert_eq!(
+            name_stats("Müller \r\n  Bau").chars,
+            "Müller Bau".chars().count()
+        );
+        assert_eq!(name_stats("A   B  C D").chars, "A B C D".len());
     }
 
     #[test]
@@ -418,6 +487,10 @@ mod tests {
             assert!(name_stats(s).formula, "{s}");
         }
         assert!(!name_stats("A=B").formula);
+        for s in ["-", "--", "n/a", "N/A", "—"] {
+            assert!(is_placeholder(s), "{s}");
+        }
+        assert!(!is_placeholder("-Dash"));
     }
 
     #[test]
