@@ -68,7 +68,17 @@ pub fn act(
         let Some(mut conn) = tx.connection(contractor, email)? else {
             return Ok(Err(Keep::Unknown));
         };
-        Ok(effects::apply(tx, gc, &mut conn, action.event(), origin, now, &fresh, action.verb())?.map(|_| conn))
+        Ok(effects::apply(
+            tx,
+            gc,
+            &mut conn,
+            action.event(),
+            origin,
+            now,
+            &fresh,
+            action.verb(),
+        )?
+        .map(|_| conn))
     })?;
     result.map_err(|reason| ActionError::Refused {
         email: email.clone(),

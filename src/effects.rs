@@ -4,10 +4,12 @@
 
 use crate::config::Contractor;
 use crate::core::connection::{decide, Effect, Event, Keep, Transition};
-use crate::core::token::Token;
-use crate::model::{Connection, Delivery, HistoryEntry, MessageKind, Origin, OutboxEntry, Timestamp};
-use crate::store::{Tx, TxResult};
 use crate::core::email::EmailAddr;
+use crate::core::token::Token;
+use crate::model::{
+    Connection, Delivery, HistoryEntry, MessageKind, Origin, OutboxEntry, Timestamp,
+};
+use crate::store::{Tx, TxResult};
 
 /// Applies `event` to `conn` and writes the result. `fresh` is the token to
 /// issue if the transition mints one; `note` is shown in confirmations.
@@ -50,25 +52,68 @@ pub fn apply(
                 } else {
                     MessageKind::InviteNew
                 };
-                enqueue(tx, conn, kind, conn.email.clone(), Some(conn.token.clone()), String::new(), now)?;
+                enqueue(
+                    tx,
+                    conn,
+                    kind,
+                    conn.email.clone(),
+                    Some(conn.token.clone()),
+                    String::new(),
+                    now,
+                )?;
             }
             Effect::SendReminder => {
                 conn.reminders_sent += 1;
-                enqueue(tx, conn, MessageKind::Reminder, conn.email.clone(), Some(conn.token.clone()), String::new(), now)?;
+                enqueue(
+                    tx,
+                    conn,
+                    MessageKind::Reminder,
+                    conn.email.clone(),
+                    Some(conn.token.clone()),
+                    String::new(),
+                    now,
+                )?;
             }
             Effect::AckSubcontractor => {
                 let answer = match event {
                     Event::ReplyAccepted => "accepted",
                     _ => "declined",
                 };
-                enqueue(tx, conn, MessageKind::AckSubcontractor, conn.email.clone(), None, answer.into(), now)?;
+                enqueue(
+                    tx,
+                    conn,
+                    MessageKind::AckSubcontractor,
+                    conn.email.clone(),
+                    None,
+                    answer.into(),
+                    now,
+                )?;
             }
             Effect::NotifyContractor => {
-                enqueue(tx, conn, MessageKind::ContractorNotice, gc.notify.clone(), None, t.to.status.to_string(), now)?;
+                enqueue(
+                    tx,
+                    conn,
+                    MessageKind::ContractorNotice,
+                    gc.notify.clone(),
+                    None,
+                    t.to.status.to_string(),
+                    now,
+                )?;
             }
             Effect::ConfirmToContractor => {
-                let detail = format!("{} <{}> {note}: now {}", conn.company, conn.email, t.to.status);
-                enqueue(tx, conn, MessageKind::ActionConfirmation, gc.notify.clone(), None, detail, now)?;
+                let detail = format!(
+                    "{} <{}> {note}: now {}",
+                    conn.company, conn.email, t.to.status
+                );
+                enqueue(
+                    tx,
+                    conn,
+                    MessageKind::ActionConfirmation,
+                    gc.notify.clone(),
+                    None,
+                    detail,
+                    now,
+                )?;
             }
         }
     }

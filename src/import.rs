@@ -10,12 +10,12 @@
 use crate::config::{Contractor, Settings};
 use crate::core::connection::{decide, Event, Keep, Standing, Status};
 use crate::core::token::Token;
+use crate::effects;
 use crate::list::{ListFile, ListInput, Report, Unreadable, ValidRow};
 use crate::model::{
     Account, Batch, BatchState, Connection, Counts, Delivery, HistoryEntry, MessageKind, Origin,
     OutboxEntry, RowNote, RowOutcome, Timestamp,
 };
-use crate::effects;
 use crate::store::{Store, StoreError, Tx, TxResult};
 use std::path::{Path, PathBuf};
 
@@ -417,7 +417,15 @@ fn apply_row(
         history,
     };
     tx.put_connection(&conn)?;
-    effects::enqueue(tx, &conn, kind, row.email.clone(), Some(token), String::new(), now)?;
+    effects::enqueue(
+        tx,
+        &conn,
+        kind,
+        row.email.clone(),
+        Some(token),
+        String::new(),
+        now,
+    )?;
     Ok(())
 }
 

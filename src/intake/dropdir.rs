@@ -30,9 +30,16 @@ pub fn ignored(name: &str) -> bool {
     name.starts_with('.')
         || name.starts_with("~$")
         || name.ends_with('~')
-        || [".tmp", ".part", ".crdownload", ".partial", ".swp", ".download"]
-            .iter()
-            .any(|ext| lower.ends_with(ext))
+        || [
+            ".tmp",
+            ".part",
+            ".crdownload",
+            ".partial",
+            ".swp",
+            ".download",
+        ]
+        .iter()
+        .any(|ext| lower.ends_with(ext))
 }
 
 /// Where a handled file went, and why.
@@ -51,7 +58,12 @@ struct Candidate {
 }
 
 /// Runs until `cancel` fires.
-pub async fn run(store: Store, settings: Arc<Settings>, wake: Arc<Notify>, cancel: CancellationToken) {
+pub async fn run(
+    store: Store,
+    settings: Arc<Settings>,
+    wake: Arc<Notify>,
+    cancel: CancellationToken,
+) {
     let root = settings.paths.drop.clone();
     for id in settings.contractors.keys() {
         if let Err(e) = std::fs::create_dir_all(root.join(id)) {
@@ -83,7 +95,9 @@ pub async fn run(store: Store, settings: Arc<Settings>, wake: Arc<Notify>, cance
             }
             let (s, st) = (store.clone(), settings.clone());
             let p = path.clone();
-            let res = tokio::task::spawn_blocking(move || handle(&s, &st, &p, contractor.as_deref())).await;
+            let res =
+                tokio::task::spawn_blocking(move || handle(&s, &st, &p, contractor.as_deref()))
+                    .await;
             match res {
                 Ok(Ok(h)) => {
                     pending.remove(&path);
@@ -96,7 +110,9 @@ pub async fn run(store: Store, settings: Arc<Settings>, wake: Arc<Notify>, cance
                         c.stable_since = Instant::now() + STORE_RETRY;
                     }
                 }
-                Err(e) => tracing::error!(file = %path.display(), error = %e, "file handler panicked"),
+                Err(e) => {
+                    tracing::error!(file = %path.display(), error = %e, "file handler panicked")
+                }
             }
         }
         pending.retain(|p, _| p.exists());
@@ -127,7 +143,9 @@ pub fn scan(root: &Path) -> Vec<(PathBuf, Option<String>)> {
         if ft.is_file() {
             out.push((e.path(), None));
         } else if ft.is_dir() {
-            let Ok(files) = std::fs::read_dir(e.path()) else { continue };
+            let Ok(files) = std::fs::read_dir(e.path()) else {
+                continue;
+            };
             let mut files: Vec<_> = files
                 .flatten()
                 .filter(|f| f.file_type().map(|t| t.is_file()).unwrap_or(false))
@@ -169,14 +187,23 @@ fn due(pending: &mut HashMap<PathBuf, Candidate>, path: &Path, settle: Duration)
 
 /// Handles one settled file: import, then move it with its report. An error
 /// means the store failed and the file stays where it is.
-pub fn handle(store: &Store, settings: &Settings, path: &Path, folder: Option<&str>) -> Result<Handled, ImportError> {
+pub fn handle(
+    store: &Store,
+    settings: &Settings,
+    path: &Path,
+    folder: Option<&str>,
+) -> Result<Handled, ImportError> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "list".into());
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S").to_string();
     let reject = |sub: &str, why: String| -> Result<Handled, ImportError> {
-        let dest = settings.paths.rejected.join(sub).join(format!("{stamp}-{name}"));
+        let dest = settings
+            .paths
+            .rejected
+            .join(sub)
+            .join(format!("{stamp}-{name}"));
         let text = format!("{name}: not imported.\n{why}\n");
         let json = serde_json::json!({ "valid": false, "errors": [{ "row": null, "column": null, "code": "rejected", "message": why }] });
         move_with_report(path, &dest, &text, &json.to_string()).map_err(ImportError::Spool)?;
@@ -187,10 +214,16 @@ pub fn handle(store: &Store, settings: &Settings, path: &Path, folder: Option<&s
         })
     };
     let Some(folder) = folder else {
-        return reject("_", "lists go in a contractor's folder: drop/<contractor-id>/".into());
+        return reject(
+            "_",
+            "lists go in a contractor's folder: drop/<contractor-id>/".into(),
+        );
     };
     let Some(contractor) = settings.contractor(folder) else {
-        return reject(folder, format!("no contractor with id {folder:?} is configured"));
+        return reject(
+            folder,
+            format!("no contractor with id {folder:?} is configured"),
+        );
     };
     let input = ListInput::Path(path.to_owned());
     let digest = match import::digest(&input) {
@@ -220,13 +253,19 @@ pub fn handle(store: &Store, settings: &Settings, path: &Path, folder: Option<&s
     } else {
         match import::import(store, settings, &sub, clock::now()) {
             Ok(o) => o,
-            Err(ImportError::Unreadable(e)) => return reject(folder, format!("cannot read the list: {e}")),
+            Err(ImportError::Unreadable(e)) => {
+                return reject(folder, format!("cannot read the list: {e}"))
+            }
             Err(e) => return Err(e),
         }
     };
     let (accepted, text, json) = match &outcome {
         Outcome::Imported { batch, report } => (true, report_body(batch), report_json(report)),
-        Outcome::Rejected { batch, report } => (false, format!("{}\n{}", report_body(batch), report.to_text()), report_json(report)),
+        Outcome::Rejected { batch, report } => (
+            false,
+            format!("{}\n{}", report_body(batch), report.to_text()),
+            report_json(report),
+        ),
         Outcome::Duplicate { earlier } => {
             let when = clock::rfc3339(earlier.received_at);
             let what = match earlier.state {
@@ -245,9 +284,15 @@ pub fn handle(store: &Store, settings: &Settings, path: &Path, folder: Option<&s
             (false, text, json)
         }
     };
-    let base = if accepted { &settings.paths.archive } else { &settings.paths.rejected };
+    let base = if accepted {
+        &settings.paths.archive
+    } else {
+        &settings.paths.rejected
+    };
     let tag = outcome.batch().id;
-    let dest = base.join(&contractor.id).join(format!("{stamp}-b{tag}-{name}"));
+    let dest = base
+        .join(&contractor.id)
+        .join(format!("{stamp}-b{tag}-{name}"));
     move_with_report(path, &dest, &text, &json).map_err(ImportError::Spool)?;
     let summary = text.lines().next().unwrap_or_default().to_owned();
     Ok(Handled {
@@ -289,7 +334,15 @@ mod tests {
 
     #[test]
     fn temporary_and_lock_files_are_ignored() {
-        for n in ["~$list.xlsx", ".~lock.list.csv#", "list.csv.tmp", "big.part", ".hidden.csv", "x.crdownload", "list.csv~"] {
+        for n in [
+            "~$list.xlsx",
+            ".~lock.list.csv#",
+            "list.csv.tmp",
+            "big.part",
+            ".hidden.csv",
+            "x.crdownload",
+            "list.csv~",
+        ] {
             assert!(ignored(n), "{n}");
         }
         for n in ["list.csv", "Vendors 2026.xlsx", "subs.txt"] {

@@ -82,7 +82,9 @@ impl Sender {
             };
             if due.is_empty() {
                 let wait = match self.store.next_due() {
-                    Ok(Some(t)) => Duration::from_secs((t - now).clamp(0, IDLE_POLL.as_secs() as i64) as u64),
+                    Ok(Some(t)) => {
+                        Duration::from_secs((t - now).clamp(0, IDLE_POLL.as_secs() as i64) as u64)
+                    }
                     _ => IDLE_POLL,
                 };
                 tokio::select! {
@@ -167,10 +169,13 @@ impl Sender {
             Some(a) => store.connection(&entry.contractor, a)?,
             None => None,
         };
-        if matches!(entry.kind, MessageKind::InviteNew | MessageKind::InviteKnown | MessageKind::Reminder) {
-            let live = connection
-                .as_ref()
-                .is_some_and(|c| c.status() == Status::Pending && Some(&c.token) == entry.token.as_ref());
+        if matches!(
+            entry.kind,
+            MessageKind::InviteNew | MessageKind::InviteKnown | MessageKind::Reminder
+        ) {
+            let live = connection.as_ref().is_some_and(|c| {
+                c.status() == Status::Pending && Some(&c.token) == entry.token.as_ref()
+            });
             if !live {
                 return self.mark(&entry, Delivery::Skipped { at: now }, None, Sent::Skipped);
             }
@@ -189,13 +194,23 @@ impl Sender {
             batch: batch.as_ref(),
         };
         let result = match compose(&entry, &ctx, now) {
-            Ok(message) => self.transport.send(message.envelope(), &message.formatted()).await,
+            Ok(message) => {
+                self.transport
+                    .send(message.envelope(), &message.formatted())
+                    .await
+            }
             Err(e) => Err(SendError::Permanent(e.to_string())),
         };
         self.finish(&entry, clock::now(), result)
     }
 
-    fn mark(&self, entry: &OutboxEntry, delivery: Delivery, error: Option<String>, outcome: Sent) -> Result<Sent, StoreError> {
+    fn mark(
+        &self,
+        entry: &OutboxEntry,
+        delivery: Delivery,
+        error: Option<String>,
+        outcome: Sent,
+    ) -> Result<Sent, StoreError> {
         self.store.transact(|tx| {
             if let Some(cur) = tx.outbox_entry(entry)? {
                 let mut next = cur.clone();
@@ -206,7 +221,10 @@ impl Sender {
             Ok(())
         })?;
         if outcome == Sent::Skipped {
-            tracing::info!(id = entry.id, "skipped: the invitation is no longer pending with this token");
+            tracing::info!(
+                id = entry.id,
+                "skipped: the invitation is no longer pending with this token"
+            );
         }
         Ok(outcome)
     }
@@ -223,7 +241,12 @@ impl Sender {
         Ok(Sent::Postponed)
     }
 
-    fn finish(&self, entry: &OutboxEntry, now: Timestamp, result: Result<(), SendError>) -> Result<Sent, StoreError> {
+    fn finish(
+        &self,
+        entry: &OutboxEntry,
+        now: Timestamp,
+        result: Result<(), SendError>,
+    ) -> Result<Sent, StoreError> {
         let settings = &*self.settings;
         let fresh = effects::new_token().map_err(|e| StoreError::Aborted(e.to_string()))?;
         let outcome = self.store.transact(|tx| {
@@ -239,7 +262,11 @@ impl Sender {
                     Sent::Sent
                 }
                 Err(SendError::Transient(why)) if cur.attempts < settings.outbox.max_attempts => {
-                    let wait = backoff(settings.outbox.retry_base, cur.attempts, entry.id ^ now as u64);
+                    let wait = backoff(
+                        settings.outbox.retry_base,
+                        cur.attempts,
+                        entry.id ^ now as u64,
+                    );
                     cur.due_at = now + wait.as_secs() as Timestamp;
                     cur.last_error = Some(why.clone());
                     Sent::Retry
@@ -251,13 +278,28 @@ impl Sender {
                 }
             };
             // A permanent rejection of an invite: the connection bounced.
-            let invite = matches!(cur.kind, MessageKind::InviteNew | MessageKind::InviteKnown | MessageKind::Reminder);
-            if let (true, Err(SendError::Permanent(_)), Some(about), Some(gc)) =
-                (invite, &result, &cur.about, settings.contractor(&cur.contractor))
-            {
+            let invite = matches!(
+                cur.kind,
+                MessageKind::InviteNew | MessageKind::InviteKnown | MessageKind::Reminder
+            );
+            if let (true, Err(SendError::Permanent(_)), Some(about), Some(gc)) = (
+                invite,
+                &result,
+                &cur.about,
+                settings.contractor(&cur.contractor),
+            ) {
                 if let Some(mut conn) = tx.connection(&cur.contractor, about)? {
                     if Some(&conn.token) == cur.token.as_ref() {
-                        let _ = effects::apply(tx, gc, &mut conn, Event::Bounced, Origin::Delivery, now, &fresh, "bounced")?;
+                        let _ = effects::apply(
+                            tx,
+                            gc,
+                            &mut conn,
+                            Event::Bounced,
+                            Origin::Delivery,
+                            now,
+                            &fresh,
+                            "bounced",
+                        )?;
                     }
                 }
             }
@@ -265,8 +307,12 @@ impl Sender {
             Ok(outcome)
         })?;
         match (&outcome, &result) {
-            (Sent::Sent, _) => tracing::info!(id = entry.id, to = %entry.to, kind = ?entry.kind, "sent"),
-            (_, Err(e)) => tracing::warn!(id = entry.id, to = %entry.to, error = %e, outcome = ?outcome, "not sent"),
+            (Sent::Sent, _) => {
+                tracing::info!(id = entry.id, to = %entry.to, kind = ?entry.kind, "sent")
+            }
+            (_, Err(e)) => {
+                tracing::warn!(id = entry.id, to = %entry.to, error = %e, outcome = ?outcome, "not sent")
+            }
             _ => {}
         }
         Ok(outcome)
@@ -275,10 +321,17 @@ impl Sender {
 
 /// Exponential backoff with jitter: base * 2^(attempt-1), capped, +-20%.
 pub fn backoff(base: Duration, attempt: u32, jitter_seed: u64) -> Duration {
-    let exp = base.as_secs().max(1).saturating_mul(1u64 << attempt.saturating_sub(1).min(20));
+    let exp = base
+        .as_secs()
+        .max(1)
+        .saturating_mul(1u64 << attempt.saturating_sub(1).min(20));
     let capped = exp.min(MAX_BACKOFF_SECS);
     let spread = capped / 5;
-    let jitter = if spread == 0 { 0 } else { jitter_seed % (2 * spread + 1) };
+    let jitter = if spread == 0 {
+        0
+    } else {
+        jitter_seed % (2 * spread + 1)
+    };
     Duration::from_secs(capped - spread + jitter)
 }
 

@@ -86,7 +86,8 @@ impl Home {
 
     pub fn json(&self, args: &[&str]) -> serde_json::Value {
         let out = self.ok(args);
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}):\n{out}"))
+        serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}):\n{out}"))
     }
 
     /// Starts the daemon; stopped (SIGTERM, then wait) when dropped.
@@ -101,7 +102,10 @@ impl Home {
             .stderr(log)
             .spawn()
             .expect("start daemon");
-        Daemon { child: Some(child), log: self.path().join("daemon.log") }
+        Daemon {
+            child: Some(child),
+            log: self.path().join("daemon.log"),
+        }
     }
 
     /// Copies a file into `drop/<folder>/` atomically (write elsewhere, rename in).
@@ -125,7 +129,10 @@ impl Daemon {
     /// SIGTERM and wait; returns the exit code.
     pub fn stop(&mut self) -> Option<i32> {
         let mut child = self.child.take()?;
-        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(Some(st)) = child.try_wait() {
@@ -168,7 +175,12 @@ pub fn wait_for<T>(secs: u64, what: &str, mut cond: impl FnMut() -> Option<T>) -
 /// Files in `dir` whose names end with `suffix`, sorted.
 pub fn files(dir: &Path, suffix: &str) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.to_string_lossy().ends_with(suffix)).collect())
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.to_string_lossy().ends_with(suffix))
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     v
