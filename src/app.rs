@@ -91,7 +91,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
     let wake = Arc::new(Notify::new());
-    let sender = outbox::worker::Sender::new(store.clone(), settings.clone(), transport);
+    let templates = outbox::templates::Templates::load(settings.mail.templates_dir.as_deref())
+        .context("cannot load the email templates")?;
+    let sender = outbox::worker::Sender::new(store.clone(), settings.clone(), transport, templates);
     tracker.spawn(sender.run(wake.clone(), cancel.clone()));
     tracker.spawn(intake::dropdir::run(
         store.clone(),

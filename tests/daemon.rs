@@ -82,10 +82,10 @@ fn dropped_list_becomes_invites_with_tokens_the_store_knows() {
             .unwrap()
             .contains(&format!("[ref {short}]")));
         assert!(refs.contains(&short), "token {token} unknown to the store");
-        assert!(m.contains(&format!("invites+{token}-yes@example.test")));
-        assert!(m.contains(&format!("invites+{token}-no@example.test")));
+        assert!(bodies(m).contains(&format!("invites+{token}-yes@example.test")));
+        assert!(bodies(m).contains(&format!("invites+{token}-no@example.test")));
         assert!(
-            m.contains(&format!("signup?token={token}")),
+            bodies(m).contains(&format!("signup?token={token}")),
             "new accounts get the sign-up link"
         );
         assert!(header(m, "From").unwrap().contains("Demo Builders"));

@@ -7,6 +7,7 @@
 //! contractor, in the same transaction that marks the message failed.
 
 use super::compose::{compose, Context};
+use super::templates::Templates;
 use super::transport::{SendError, Transport};
 use crate::clock;
 use crate::config::Settings;
@@ -43,6 +44,7 @@ pub struct Sender {
     store: Store,
     settings: Arc<Settings>,
     transport: Transport,
+    templates: Templates,
     limits: Mutex<Limits>,
 }
 
@@ -53,11 +55,12 @@ struct Limits {
 }
 
 impl Sender {
-    pub fn new(store: Store, settings: Arc<Settings>, transport: Transport) -> Sender {
+    pub fn new(store: Store, settings: Arc<Settings>, transport: Transport, templates: Templates) -> Sender {
         Sender {
             store,
             settings,
             transport,
+            templates,
             limits: Mutex::new(Limits {
                 next_slot: Instant::now(),
                 windows: HashMap::new(),
@@ -192,6 +195,7 @@ impl Sender {
             contractor,
             connection: connection.as_ref(),
             batch: batch.as_ref(),
+            templates: &self.templates,
         };
         let result = match compose(&entry, &ctx, now) {
             Ok(message) => {

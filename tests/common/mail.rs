@@ -1,0 +1,70 @@
+//! The real mail stack for tests: where it listens (from the environment
+//! `scripts/mailstack env` prints; `scripts/test` exports it) and reading a
+//! mailbox over IMAP. A test that needs the stack fails loudly without it.
+
+use std::net::TcpStream;
+use std::time::Duration;
+
+pub struct Stack {
+    pub smtp_port: u16,
+    pub imap_port: u16,
+    pub root: String,
+}
+
+/// The running stack, or a panic saying how to start it.
+pub fn stack() -> Stack {
+    let port = |var: &str| -> u16 {
+        let v = std::env::var(var).unwrap_or_else(|_| {
+            panic!("{var} is not set: this test needs the real mail stack. Run scripts/test, or `scripts/mailstack start` and export $(scripts/mailstack env)")
+        });
+        v.parse().unwrap_or_else(|_| panic!("{var}={v} is not a port"))
+    };
+    let s = Stack {
+        smtp_port: port("MAILSTACK_SMTP_PORT"),
+        imap_port: port("MAILSTACK_IMAP_PORT"),
+        root: std::env::var("MAILSTACK_ROOT").unwrap_or_default(),
+    };
+    for p in [s.smtp_port, s.imap_port] {
+        TcpStream::connect_timeout(&([127, 0, 0, 1], p).into(), Duration::from_secs(2))
+            .unwrap_or_else(|e| panic!("the mail stack does not answer on 127.0.0.1:{p} ({e}); run scripts/mailstack start"));
+    }
+    s
+}
+
+/// A tag unique to this test run, for plus-addressing (`sub1+<tag>@`).
+pub fn tag(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{name}{}x{}", std::process::id(), nanos % 1_000_000_000)
+}
+
+/// Raw messages in `user`'s INBOX whose headers contain `needle`.
+pub fn fetch(imap_port: u16, user: &str, needle: &str) -> Vec<String> {
+    let client = imap::ClientBuilder::new("127.0.0.1", imap_port)
+        .mode(imap::ConnectionMode::Plaintext)
+        .connect()
+        .expect("IMAP connect");
+    let mut session = client
+        .login(format!("{user}@example.test"), "secret")
+        .map_err(|(e, _)| e)
+        .expect("IMAP login");
+    session.select("INBOX").expect("SELECT INBOX");
+    let uids = session
+        .uid_search(format!("HEADER Received \"\" TEXT \"{needle}\""))
+        .or_else(|_| session.uid_search(format!("TEXT \"{needle}\"")))
+        .expect("SEARCH");
+    let mut out = Vec::new();
+    if !uids.is_empty() {
+        let set: Vec<String> = uids.iter().map(|u| u.to_string()).collect();
+        let fetches = session.uid_fetch(set.join(","), "BODY.PEEK[]").expect("FETCH");
+        for f in fetches.iter() {
+            if let Some(body) = f.body() {
+                out.push(String::from_utf8_lossy(body).into_owned());
+            }
+        }
+    }
+    let _ = session.logout();
+    out
+}
