@@ -149,6 +149,7 @@ pub fn import(
         batch.finished_at = Some(now);
         batch.counts.rows = report.rows as u64;
         batch.report = Some(serde_json::to_string(&report).unwrap_or_default());
+        batch.fix_rows = list.rows_to_fix(&report)?;
         store.transact(|tx| {
             tx.put_batch(&batch)?;
             queue_report(tx, contractor, &batch, now)?;
@@ -160,6 +161,8 @@ pub fn import(
         return Ok(Outcome::Rejected { batch, report });
     }
 
+    // What was assumed (format, encoding, mapping), for the confirmation.
+    batch.report = Some(serde_json::to_string(&report).unwrap_or_default());
     if report.rows as usize > settings.rows_per_transaction {
         spool(&sub.input, &spool_path(settings, id))?;
     }

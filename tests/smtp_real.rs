@@ -5,6 +5,7 @@
 mod common;
 use common::mail::{fetch, stack, tag};
 use common::*;
+use mail_parser::MimeHeaders;
 use std::collections::BTreeSet;
 use std::process::Command;
 
@@ -237,4 +238,36 @@ fn with_postfix_stopped_the_outbox_holds_then_delivers_everything_once() {
         let got = fetch(ms.imap_port, &format!("sub{i}"), &t);
         assert_eq!(got.len(), 1, "sub{i} got {} copies", got.len());
     }
+}
+
+#[test]
+fn a_bad_list_gets_the_red_email_with_the_rows_to_fix_made_safe() {
+    let s = stack();
+    let t = tag("red");
+    let home = Home::with_config(&smtp_config(s.smtp_port, &t));
+    let mut d = home.daemon();
+    let list = format!(
+        "Subcontractor Name,Subcontractor Email Address\n\
+         Good Co,sub8+{t}@example.test\n\
+         \"=HYPERLINK(\"\"http://evil.test\"\",\"\"x\"\")\",sub9+{t}@@example.test\n\
+         ,sub10+{t}@example.test\n"
+    );
+    home.drop_file("demo", "bad.csv", list.as_bytes());
+    let red = wait_for(60, "red email to gc1", || fetch(s.imap_port, "gc1", &t).into_iter().next());
+    d.stop();
+    let subject = header(&red, "Subject").unwrap();
+    assert!(subject.contains("not imported"), "{subject}");
+    let text = bodies(&red);
+    assert!(text.contains("two @ signs") && text.contains("row 3"), "{text}");
+    assert!(text.contains("row 4"), "{text}");
+    let msg = mail_parser::MessageParser::default().parse(red.as_bytes()).unwrap();
+    let att = msg.attachments().find(|a| a.attachment_name() == Some("rows-to-fix.csv")).expect("rows-to-fix.csv attached");
+    let csv = String::from_utf8_lossy(att.contents()).into_owned();
+    assert!(csv.starts_with("Row,"), "{csv}");
+    assert!(csv.contains("'=HYPERLINK"), "the formula is neutralised: {csv}");
+    assert!(!csv.lines().any(|l| l.split(',').nth(1) == Some("=HYPERLINK(")), "{csv}");
+    assert_eq!(csv.lines().count(), 3, "header and the two bad rows: {csv}");
+    // Nothing was imported and no invite went out.
+    assert!(fetch(s.imap_port, "sub8", &t).is_empty());
+    assert!(home.json(&["list", "--contractor", "demo", "--format", "json"]).as_array().unwrap().is_empty());
 }

@@ -11,6 +11,7 @@
 //! sends mail, or decides what an import does with the rows.
 mod aliases;
 mod detect;
+mod fix;
 mod header;
 mod report;
 mod sheet;
