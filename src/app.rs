@@ -4,9 +4,11 @@
 //! grace limit) and flushes the store. A second signal exits at once.
 
 use crate::config::Settings;
+use crate::outbox::templates::Templates;
 use crate::outbox::transport::Transport;
+use crate::outbox::worker::Sender;
 use crate::store::Store;
-use crate::{import, intake, outbox};
+use crate::{import, intake};
 use anyhow::Context;
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,6 +66,18 @@ async fn signal() -> std::io::Result<()> {
     tokio::signal::ctrl_c().await
 }
 
+/// The outbox sender the settings describe: transport and templates.
+pub fn sender(store: &Store, settings: &Arc<Settings>) -> anyhow::Result<Sender> {
+    let transport = match &settings.transport {
+        crate::config::Transport::File => Transport::file(settings.paths.sent.clone())
+            .with_context(|| format!("cannot use {}", settings.paths.sent.display()))?,
+        crate::config::Transport::Smtp(s) => Transport::smtp(s, &settings.mail.domain).context("cannot set up SMTP")?,
+    };
+    let templates = Templates::load(settings.mail.templates_dir.as_deref())
+        .context("cannot load the email templates")?;
+    Ok(Sender::new(store.clone(), settings.clone(), transport, templates))
+}
+
 /// Runs the daemon until a signal.
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     prepare_dirs(&settings)?;
@@ -82,18 +96,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             );
         }
     }
-    let transport = match &settings.transport {
-        crate::config::Transport::File => Transport::file(settings.paths.sent.clone())
-            .with_context(|| format!("cannot use {}", settings.paths.sent.display()))?,
-        crate::config::Transport::Smtp(s) => Transport::smtp(s).context("cannot set up SMTP")?,
-    };
-
+    let sender = sender(&store, &settings)?;
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
     let wake = Arc::new(Notify::new());
-    let templates = outbox::templates::Templates::load(settings.mail.templates_dir.as_deref())
-        .context("cannot load the email templates")?;
-    let sender = outbox::worker::Sender::new(store.clone(), settings.clone(), transport, templates);
     tracker.spawn(sender.run(wake.clone(), cancel.clone()));
     tracker.spawn(intake::dropdir::run(
         store.clone(),

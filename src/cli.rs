@@ -116,6 +116,8 @@ pub enum OutboxCommand {
         #[arg(long)]
         unsent: bool,
     },
+    /// Send everything due now, then exit (the daemon does this on its own).
+    Send,
     /// Queue failed messages again.
     Retry {
         ids: Vec<u64>,
@@ -311,6 +313,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         })
                         .collect();
                     print_outbox(out, &entries, format)?;
+                }
+                OutboxCommand::Send => {
+                    let settings = std::sync::Arc::new(settings);
+                    let rt = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
+                    let started = std::time::Instant::now();
+                    // The SMTP pool lives on the runtime: build and drop it there.
+                    let n = rt.block_on(async { anyhow::Ok(app::sender(&store, &settings)?.drain_once().await) })?;
+                    store.flush()?;
+                    let secs = started.elapsed().as_secs_f64();
+                    writeln!(out, "{n} message(s) handled in {secs:.3} s ({:.0}/s)", n as f64 / secs.max(1e-9))?;
                 }
                 OutboxCommand::Retry { ids, all } => {
                     if ids.is_empty() && !all {

@@ -1,16 +1,32 @@
-//! Turning an outbox entry into an RFC 5322 email. Pure: everything it needs
-//! (the entry, the connection, the batch, the time) comes in as arguments.
-//! Every header value built from list data passes through [`one_line`], so a
-//! name can never add a header or a recipient.
+//! Turning an outbox entry into an RFC 5322 email: headers (DESIGN §3), a
+//! `multipart/alternative` body rendered from [`super::templates`] (plain
+//! text first, HTML second), and attachments in a `multipart/mixed` wrapper.
+//! Pure: everything it needs (the entry, the connection, the batch, the
+//! templates, the time) comes in as arguments.
+//!
+//! Header safety: every header value built from list data passes through
+//! [`one_line`], and mailboxes are built with [`Mailbox::new`] so lettre
+//! quotes or encodes display names. This module never writes a raw header
+//! line from data, so a name can never add a header or a recipient.
 
+use super::templates::{
+    Assumed, InviteVars, Kind, ProblemVars, ReportVars, RowVars, SubVars, Templates, Vars,
+};
 use crate::config::{Contractor, MailSettings};
 use crate::model::{
     Batch, BatchState, Connection, MessageKind, OutboxEntry, RowOutcome, Timestamp,
 };
-use lettre::message::header::{ContentType, HeaderName, HeaderValue};
-use lettre::message::{Mailbox, Message};
+use lettre::address::Envelope;
+use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
+use lettre::message::{Attachment, Body, Mailbox, Message, MultiPart};
 use lettre::Address;
+use serde_json::Value;
+use std::sync::OnceLock;
 use std::time::{Duration, UNIX_EPOCH};
+
+/// The file name of the red report's attachment.
+pub const FIX_ROWS_NAME: &str = "rows-to-fix.csv";
+const FIX_ROWS_TYPE: &str = "text/csv; charset=utf-8";
 
 /// What an entry's email is made from.
 pub struct Context<'a> {
@@ -20,19 +36,24 @@ pub struct Context<'a> {
     pub connection: Option<&'a Connection>,
     /// For import reports.
     pub batch: Option<&'a Batch>,
+    /// Loaded once at start-up ([`Templates::load`]).
+    pub templates: &'a Templates,
 }
 
+/// Why an entry cannot become an email. All are permanent: retrying the
+/// same entry gives the same result.
 #[derive(Debug, thiserror::Error)]
 pub enum ComposeError {
     #[error("address {0:?} cannot be used: {1}")]
     Address(String, String),
+    /// lettre refused the message, or a template failed to render.
     #[error("cannot build the message: {0}")]
     Build(String),
     #[error("the entry lacks {0}")]
     Missing(&'static str),
 }
 
-/// A header value on one line: control characters (CR, LF, ...) become
+/// A header value on one line: control characters (CR, LF, NUL, ...) become
 /// spaces and runs of spaces collapse.
 pub fn one_line(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -47,6 +68,15 @@ pub fn one_line(s: &str) -> String {
     out
 }
 
+/// Body text: line breaks and tabs kept (as `\n`), other control
+/// characters dropped.
+fn clean_text(s: &str) -> String {
+    s.replace("\r\n", "\n")
+        .chars()
+        .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
+        .collect()
+}
+
 fn address(s: &str) -> Result<Address, ComposeError> {
     s.parse::<Address>()
         .map_err(|e| ComposeError::Address(s.to_owned(), e.to_string()))
@@ -59,8 +89,13 @@ fn mailbox(name: Option<&str>, addr: &str) -> Result<Mailbox, ComposeError> {
     ))
 }
 
-fn raw(name: &'static str, value: &str) -> HeaderValue {
+/// A header with a constant value (never data).
+fn fixed(name: &'static str, value: &'static str) -> HeaderValue {
     HeaderValue::new(HeaderName::new_from_ascii_str(name), value.to_owned())
+}
+
+fn build_err(e: impl std::fmt::Display) -> ComposeError {
+    ComposeError::Build(e.to_string())
 }
 
 /// The Message-ID of an entry, stable across retries.
@@ -83,6 +118,44 @@ pub fn envelope_sender(entry: &OutboxEntry, mail: &MailSettings) -> String {
     }
 }
 
+/// Which templates an entry is rendered from.
+fn kind_of(entry: &OutboxEntry, ctx: &Context<'_>) -> Result<Kind, ComposeError> {
+    Ok(match entry.kind {
+        MessageKind::InviteNew => Kind::InviteNew,
+        MessageKind::InviteKnown => Kind::InviteKnown,
+        MessageKind::Reminder => Kind::Reminder,
+        MessageKind::AckSubcontractor => Kind::AckSubcontractor,
+        MessageKind::ContractorNotice => Kind::ContractorNotice,
+        MessageKind::ActionConfirmation => Kind::ActionConfirmation,
+        MessageKind::AskYesNo => Kind::AskYesNo,
+        MessageKind::SenderRefused => Kind::SenderRefused,
+        MessageKind::CommandReply => Kind::CommandReply,
+        MessageKind::ImportReport { .. } => {
+            report_kind(ctx.batch.ok_or(ComposeError::Missing("its batch"))?)
+        }
+    })
+}
+
+fn report_kind(b: &Batch) -> Kind {
+    if b.state == BatchState::Rejected {
+        Kind::ImportRejected
+    } else {
+        Kind::ImportImported
+    }
+}
+
+/// Messages to a subcontractor (named by contact or company in `To`).
+fn to_subcontractor(kind: Kind) -> bool {
+    matches!(
+        kind,
+        Kind::InviteNew
+            | Kind::InviteKnown
+            | Kind::Reminder
+            | Kind::AckSubcontractor
+            | Kind::AskYesNo
+    )
+}
+
 /// Builds the email for `entry` as of `now`.
 pub fn compose(
     entry: &OutboxEntry,
@@ -90,212 +163,414 @@ pub fn compose(
     now: Timestamp,
 ) -> Result<Message, ComposeError> {
     let mail = ctx.mail;
-    let (subject, body, reply_to) = text(entry, ctx)?;
-    let to_name = ctx
+    let kind = kind_of(entry, ctx)?;
+    // The connection, only if it is the one the entry is about.
+    let conn = ctx
         .connection
-        .filter(|c| Some(&c.email) == entry.about.as_ref() && c.email == entry.to)
-        .map(|c| c.contact.as_deref().unwrap_or(&c.company));
+        .filter(|c| entry.about.as_ref().is_none_or(|a| *a == c.email));
+    let fix_rows = match (kind, ctx.batch) {
+        (Kind::ImportRejected, Some(b)) => b.fix_rows.as_deref(),
+        _ => None,
+    };
+    let vars = vars(entry, ctx, kind, conn, fix_rows.is_some())?;
+    let rendered = ctx.templates.render(kind, &vars).map_err(build_err)?;
+
+    let mut subject = one_line(&rendered.subject);
+    let mut reply_to = None;
+    if let Some(invite) = &vars.invite {
+        // Correlation relies on the reference, whatever an override says.
+        let tag = format!("[ref {}]", invite.reference);
+        if !subject.contains(&tag) {
+            subject = format!("{subject} {tag}");
+        }
+        reply_to = Some(invite.reply_addr.clone());
+    }
+    let to_name = if to_subcontractor(kind) {
+        conn.filter(|c| c.email == entry.to)
+            .map(|c| c.contact.as_deref().unwrap_or(&c.company))
+    } else if entry.to == ctx.contractor.notify {
+        Some(ctx.contractor.name.as_str())
+    } else {
+        None
+    };
+    let auto = match kind {
+        Kind::AckSubcontractor | Kind::AskYesNo | Kind::SenderRefused => "auto-replied",
+        _ => "auto-generated",
+    };
     let mut b = Message::builder()
         .from(mailbox(Some(&ctx.contractor.name), &mail.from_addr())?)
         .to(mailbox(to_name, entry.to.as_str())?)
-        .subject(one_line(&subject))
+        .subject(subject)
         .date(UNIX_EPOCH + Duration::from_secs(now.max(0) as u64))
         .message_id(Some(message_id(entry, mail)))
-        .raw_header(raw("Auto-Submitted", "auto-generated"))
-        .raw_header(raw("X-Auto-Response-Suppress", "All"));
+        .raw_header(fixed("Auto-Submitted", auto))
+        .raw_header(fixed("X-Auto-Response-Suppress", "All"));
     if let Some(r) = reply_to {
         b = b.reply_to(mailbox(None, &r)?);
     }
-    let envelope = lettre::address::Envelope::new(
+    let envelope = Envelope::new(
         Some(address(&envelope_sender(entry, mail))?),
         vec![address(entry.to.as_str())?],
     )
-    .map_err(|e| ComposeError::Build(e.to_string()))?;
-    b.envelope(envelope)
-        .header(ContentType::TEXT_PLAIN)
-        .body(body)
-        .map_err(|e| ComposeError::Build(e.to_string()))
+    .map_err(build_err)?;
+
+    // Short ASCII lines keep the text part 7bit: readable as sent, and the
+    // links and addresses in it are never split by quoted-printable.
+    let text = match kind {
+        Kind::ImportImported | Kind::ImportRejected | Kind::CommandReply => rendered.text,
+        _ => wrap(&rendered.text, WRAP_AT),
+    };
+    let alternative = MultiPart::alternative_plain_html(text, rendered.html);
+    let mut files: Vec<(String, &str, Vec<u8>)> = Vec::new();
+    if let Some(csv) = fix_rows {
+        let data = csv.as_bytes().to_vec();
+        files.push((FIX_ROWS_NAME.to_owned(), FIX_ROWS_TYPE, data));
+    }
+    if let Some(a) = &entry.attachment {
+        files.push((one_line(&a.filename), &a.content_type, a.data.clone()));
+    }
+    let body = if files.is_empty() {
+        alternative
+    } else {
+        with_attachments(alternative, files)?
+    };
+    b.envelope(envelope).multipart(body).map_err(build_err)
 }
 
-/// Subject, plain-text body and Reply-To of an entry.
-fn text(
+/// `multipart/mixed`: the alternative part, then each file.
+fn with_attachments(
+    alternative: MultiPart,
+    files: Vec<(String, &str, Vec<u8>)>,
+) -> Result<MultiPart, ComposeError> {
+    let mut mixed = MultiPart::mixed().multipart(alternative);
+    for (name, content_type, data) in files {
+        let ct = ContentType::parse(&one_line(content_type))
+            .or_else(|_| ContentType::parse("application/octet-stream"))
+            .map_err(build_err)?;
+        let name = if name.is_empty() {
+            "attachment".to_owned()
+        } else {
+            name
+        };
+        // Always base64: the bytes arrive exactly as given (7bit would send
+        // bare LFs raw; a String would get its line endings rewritten).
+        let body = Body::new_with_encoding(data, ContentTransferEncoding::Base64)
+            .map_err(|_| ComposeError::Build("cannot encode an attachment".into()))?;
+        mixed = mixed.singlepart(Attachment::new(name).body(body, ct));
+    }
+    Ok(mixed)
+}
+
+/// The variables the templates of `kind` see for `entry`.
+fn vars(
     entry: &OutboxEntry,
     ctx: &Context<'_>,
-) -> Result<(String, String, Option<String>), ComposeError> {
+    kind: Kind,
+    conn: Option<&Connection>,
+    fix_rows_attached: bool,
+) -> Result<Vars, ComposeError> {
     let mail = ctx.mail;
-    let gc = &ctx.contractor.name;
-    let conn = ctx.connection;
-    Ok(match &entry.kind {
-        MessageKind::InviteNew | MessageKind::InviteKnown | MessageKind::Reminder => {
+    let sub = match (conn, &entry.about) {
+        (Some(c), _) => Some(SubVars {
+            company: one_line(&c.company),
+            contact: c.contact.as_deref().map(one_line).filter(|s| !s.is_empty()),
+            email: c.email.to_string(),
+        }),
+        (None, Some(a)) => Some(SubVars {
+            company: a.to_string(),
+            contact: None,
+            email: a.to_string(),
+        }),
+        (None, None) => None,
+    };
+    let invite = match kind {
+        Kind::InviteNew | Kind::InviteKnown | Kind::Reminder | Kind::AskYesNo => {
+            if kind != Kind::AskYesNo && conn.is_none() {
+                return Err(ComposeError::Missing("its connection"));
+            }
             let token = entry
                 .token
                 .as_ref()
+                .or(conn.map(|c| &c.token))
                 .ok_or(ComposeError::Missing("a token"))?;
-            let conn = conn.ok_or(ComposeError::Missing("its connection"))?;
-            let yes = mail.invites_addr(&format!("{token}-yes"));
-            let no = mail.invites_addr(&format!("{token}-no"));
-            let greeting = match &conn.contact {
-                Some(c) => format!("Hello {},", one_line(c)),
-                None => "Hello,".to_owned(),
-            };
-            let first = match entry.kind {
-                MessageKind::InviteNew => format!(
-                    "{gc} would like to add {} to its subcontractors.\n\n\
-                     To create your account, open this link:\n{}\n",
-                    one_line(&conn.company),
-                    mail.signup_link(token.as_str())
-                ),
-                MessageKind::InviteKnown => format!(
-                    "{gc} would like to connect with {} on the platform, where you already have an account.\n",
-                    one_line(&conn.company)
-                ),
-                _ => format!(
-                    "A reminder: {gc} is still waiting for your answer about connecting with {}.\n",
-                    one_line(&conn.company)
-                ),
-            };
-            let prefix = if entry.kind == MessageKind::Reminder {
-                "Reminder: "
-            } else {
-                ""
-            };
-            (
-                format!(
-                    "{prefix}{gc} invites {} to connect [ref {}]",
-                    conn.company,
-                    token.short_ref()
-                ),
-                format!(
-                    "{greeting}\n\n{first}\n\
-                     To confirm, reply to this email with \"yes\", or write to:\n  mailto:{yes}\n\
-                     To decline, reply with \"no\", or write to:\n  mailto:{no}\n\n\
-                     Reference: {}\n",
-                    token.short_ref()
-                ),
-                Some(mail.invites_addr(token.as_str())),
-            )
+            let reference = token.short_ref();
+            let yes_addr = mail.invites_addr(&format!("{token}-yes"));
+            let no_addr = mail.invites_addr(&format!("{token}-no"));
+            Some(InviteVars {
+                token: token.to_string(),
+                reply_addr: mail.invites_addr(token.as_str()),
+                yes_mailto: mailto(&yes_addr, &format!("Yes [ref {reference}]")),
+                no_mailto: mailto(&no_addr, &format!("No [ref {reference}]")),
+                yes_addr,
+                no_addr,
+                signup_link: (kind == Kind::InviteNew).then(|| mail.signup_link(token.as_str())),
+                reminders_sent: conn.map_or(0, |c| c.reminders_sent),
+                reference,
+            })
         }
-        MessageKind::AckSubcontractor => (
-            format!("Your answer to {gc} was received"),
-            format!(
-                "Thank you. {gc} has been told of your answer: {}.\n",
-                entry.detail
-            ),
-            None,
-        ),
-        MessageKind::ContractorNotice => {
-            let who = conn
-                .map(|c| format!("{} <{}>", one_line(&c.company), c.email))
-                .unwrap_or_else(|| {
-                    entry
-                        .about
-                        .as_ref()
-                        .map(|a| a.to_string())
-                        .unwrap_or_default()
-                });
-            (
-                format!("{who}: {}", entry.detail),
-                format!("The connection with {who} is now {}.\n", entry.detail),
-                None,
-            )
+        _ => None,
+    };
+    if kind == Kind::ContractorNotice && sub.is_none() {
+        return Err(ComposeError::Missing("the connection it is about"));
+    }
+    let report = match kind {
+        Kind::ImportImported | Kind::ImportRejected => {
+            let b = ctx.batch.ok_or(ComposeError::Missing("its batch"))?;
+            Some(report_vars(b, fix_rows_attached))
         }
-        MessageKind::AskYesNo => (
-            format!("Please answer yes or no: {gc}'s invitation"),
-            "We could not tell whether you accept. Please reply with \"yes\" or \"no\".\n"
-                .to_owned(),
-            entry.token.as_ref().map(|t| mail.invites_addr(t.as_str())),
-        ),
-        MessageKind::SenderRefused => (
-            "Your message was not processed".to_owned(),
-            format!("{}\n", entry.detail),
-            None,
-        ),
-        MessageKind::CommandReply => ("Re: your commands".to_owned(), entry.detail.clone(), None),
-        MessageKind::ActionConfirmation => (
-            format!("Done: {}", entry.detail),
-            format!("{}\n", entry.detail),
-            None,
-        ),
-        MessageKind::ImportReport { .. } => {
-            let batch = ctx.batch.ok_or(ComposeError::Missing("its batch"))?;
-            (report_subject(batch), report_body(batch), None)
-        }
+        _ => None,
+    };
+    let mut attachments = Vec::new();
+    if fix_rows_attached {
+        attachments.push(FIX_ROWS_NAME.to_owned());
+    }
+    if let Some(a) = &entry.attachment {
+        attachments.push(one_line(&a.filename));
+    }
+    Ok(Vars {
+        contractor: one_line(&ctx.contractor.name),
+        product: one_line(&mail.from_name),
+        detail: clean_text(&entry.detail),
+        sub,
+        invite,
+        report,
+        attachments,
     })
 }
 
-/// The subject of a batch's green or red report.
-pub fn report_subject(b: &Batch) -> String {
-    if b.state == BatchState::Rejected {
-        format!("List not imported: problems found in {}", b.source)
-    } else {
-        format!("List imported: {} rows from {}", b.counts.rows, b.source)
+/// Width the text part of most messages is wrapped to (under the 76
+/// characters above which lettre stops sending text as 7bit).
+const WRAP_AT: usize = 72;
+
+/// Wraps lines longer than `width` at spaces. A continuation keeps the
+/// line's indentation, two more under a `- ` list item. Words longer than
+/// `width` (links, addresses) stay whole on their own line.
+fn wrap(text: &str, width: usize) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / width);
+    for line in text.split('\n') {
+        if line.chars().count() <= width {
+            out.push_str(line);
+            out.push('\n');
+            continue;
+        }
+        let body = line.trim_start();
+        let indent = &line[..line.len() - body.len()];
+        let hang = if body.starts_with("- ") {
+            format!("{indent}  ")
+        } else {
+            indent.to_owned()
+        };
+        let mut cur = indent.to_owned();
+        let mut fresh = true;
+        for word in body.split(' ').filter(|w| !w.is_empty()) {
+            let len = cur.chars().count();
+            if !fresh && len + 1 + word.chars().count() > width {
+                out.push_str(&cur);
+                out.push('\n');
+                cur = hang.clone();
+                fresh = true;
+            }
+            if !fresh {
+                cur.push(' ');
+            }
+            cur.push_str(word);
+            fresh = false;
+        }
+        out.push_str(&cur);
+        out.push('\n');
+    }
+    out.pop();
+    out
+}
+
+/// A `mailto:` URL with a subject, percent-encoded (RFC 6068).
+fn mailto(addr: &str, subject: &str) -> String {
+    let mut out = format!("mailto:{addr}?subject=");
+    for b in subject.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The report variables of a batch. `batch.report` (the check report JSON)
+/// is read leniently: whatever is missing is left out.
+fn report_vars(b: &Batch, fix_rows_attached: bool) -> ReportVars {
+    let c = &b.counts;
+    let rows = |want: fn(&RowOutcome) -> bool| -> Vec<RowVars> {
+        b.notes
+            .iter()
+            .filter(|n| want(&n.outcome))
+            .map(|n| RowVars {
+                row: n.row,
+                company: one_line(&n.company),
+                email: n.email.to_string(),
+                why: match n.outcome {
+                    RowOutcome::Unchanged(k) => Some(k.to_string()),
+                    _ => None,
+                },
+            })
+            .collect()
+    };
+    let invited_new = rows(|o| matches!(o, RowOutcome::InvitedNew));
+    let invited_known = rows(|o| matches!(o, RowOutcome::InvitedKnown));
+    let unchanged = rows(|o| matches!(o, RowOutcome::Unchanged(_)));
+    let more = |count: u64, listed: &[RowVars]| count.saturating_sub(listed.len() as u64);
+    let json: Value = b
+        .report
+        .as_deref()
+        .and_then(|r| serde_json::from_str(r).ok())
+        .unwrap_or(Value::Null);
+    let (errors, errors_total) = problems(&json, "errors");
+    let (warnings, warnings_total) = problems(&json, "warnings");
+    ReportVars {
+        batch: b.id,
+        source: one_line(&b.source),
+        counts: c.clone(),
+        invited_new_more: more(c.invited_new, &invited_new),
+        invited_known_more: more(c.invited_known, &invited_known),
+        unchanged_more: more(c.unchanged + c.not_reinvited, &unchanged),
+        invited_new,
+        invited_known,
+        unchanged,
+        assumed: assumed(&json),
+        errors_more: errors_total - errors.len() as u64,
+        errors,
+        errors_total,
+        warnings_more: warnings_total - warnings.len() as u64,
+        warnings,
+        fix_rows: fix_rows_attached.then(|| FIX_ROWS_NAME.to_owned()),
     }
 }
 
-/// The body of a batch's green or red report (also the drop folder's
-/// `.report.txt`).
-pub fn report_body(b: &Batch) -> String {
-    let c = &b.counts;
-    if b.state == BatchState::Rejected {
-        let mut body = format!(
-            "Your list {} was NOT imported: nothing was changed. Please fix every problem below and send it again.\n\n",
-            b.source
-        );
-        if let Some(report) = &b.report {
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(report) {
-                for e in v["errors"].as_array().into_iter().flatten() {
-                    let row = e["row"]
-                        .as_u64()
-                        .map(|r| format!("row {r}"))
-                        .unwrap_or_else(|| "file".into());
-                    let col = e["column"]
-                        .as_str()
-                        .map(|c| format!(", column \"{c}\""))
-                        .unwrap_or_default();
-                    body.push_str(&format!(
-                        "- {row}{col}: {}\n",
-                        e["message"].as_str().unwrap_or("")
-                    ));
-                }
+fn text_field(v: &Value, key: &str) -> Option<String> {
+    v[key].as_str().map(one_line)
+}
+
+/// The listed problems under `key` and how many there were in all.
+fn problems(json: &Value, key: &str) -> (Vec<ProblemVars>, u64) {
+    let list: Vec<ProblemVars> = json[key]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| ProblemVars {
+            row: e["row"].as_u64(),
+            column: text_field(e, "column"),
+            code: text_field(e, "code").unwrap_or_default(),
+            value: text_field(e, "value"),
+            message: text_field(e, "message").unwrap_or_default(),
+        })
+        .collect();
+    let total = json[format!("{key}_total")]
+        .as_u64()
+        .unwrap_or(0)
+        .max(list.len() as u64);
+    (list, total)
+}
+
+fn assumed(json: &Value) -> Option<Assumed> {
+    let format = json["format"].as_str()?;
+    let columns = &json["columns"];
+    Some(Assumed {
+        format: one_line(format).to_uppercase(),
+        encoding: text_field(json, "encoding"),
+        delimiter: json["delimiter"].as_str().map(|d| {
+            match d {
+                "," => "comma",
+                ";" => "semicolon",
+                "\t" => "tab",
+                "|" => "vertical bar",
+                " " => "space",
+                other => return format!("\"{}\"", one_line(other)),
             }
-        }
-        return body;
+            .to_owned()
+        }),
+        header_row: json["header_row"].as_u64(),
+        email_column: text_field(columns, "email"),
+        company_column: text_field(columns, "company"),
+        contact_column: text_field(columns, "contact"),
+    })
+}
+
+/// The built-in templates, for the plain-text reports below.
+fn builtin() -> &'static Templates {
+    static BUILTIN: OnceLock<Templates> = OnceLock::new();
+    BUILTIN.get_or_init(Templates::builtin)
+}
+
+fn report_only_vars(b: &Batch) -> Vars {
+    Vars {
+        contractor: one_line(&b.contractor),
+        report: Some(report_vars(b, false)),
+        ..Vars::default()
     }
-    let mut body = format!(
-        "Your list {} was imported: {} rows.\n\n\
-         Invited (new, with a sign-up link): {}\n\
-         Invited to connect (existing accounts): {}\n\
-         Of these, restored after a delete: {}\n\
-         Unchanged (already pending, active or inactive): {}\n\
-         Not invited again (declined, expired or bounced; use REINVITE): {}\n",
-        b.source, c.rows, c.invited_new, c.invited_known, c.restored, c.unchanged, c.not_reinvited
-    );
-    for (title, want) in [
-        ("Invited with a sign-up link", 0),
-        ("Connected to an existing account", 1),
-        ("Unchanged", 2),
-    ] {
-        let rows: Vec<String> = b
-            .notes
-            .iter()
-            .filter(|n| match n.outcome {
-                RowOutcome::InvitedNew => want == 0,
-                RowOutcome::InvitedKnown => want == 1,
-                RowOutcome::Unchanged(_) => want == 2,
-            })
-            .map(|n| match n.outcome {
-                RowOutcome::Unchanged(why) => format!(
-                    "- row {}: {} <{}>: {why}",
-                    n.row,
-                    one_line(&n.company),
-                    n.email
-                ),
-                _ => format!("- row {}: {} <{}>", n.row, one_line(&n.company), n.email),
-            })
-            .collect();
-        if !rows.is_empty() {
-            body.push_str(&format!("\n{title}:\n{}\n", rows.join("\n")));
+}
+
+/// The subject of a batch's green or red report (built-in template).
+pub fn report_subject(b: &Batch) -> String {
+    match builtin().render(report_kind(b), &report_only_vars(b)) {
+        Ok(r) => one_line(&r.subject),
+        Err(e) => {
+            tracing::error!(error = %e, "report subject template failed");
+            format!("List {}: {}", b.id, one_line(&b.source))
         }
     }
-    body
+}
+
+/// The plain-text body of a batch's green or red report (also the drop
+/// folder's `.report.txt` and the CLI's output), from the built-in text
+/// template; the email's text part is the same unless overridden.
+pub fn report_body(b: &Batch) -> String {
+    match builtin().render_text(report_kind(b), &report_only_vars(b)) {
+        Ok(text) => text,
+        Err(e) => {
+            tracing::error!(error = %e, "report body template failed");
+            format!("{}\n", report_subject(b))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_line_removes_every_control_character() {
+        assert_eq!(one_line(" a\r\nBcc: x\0y\t z "), "a Bcc: x y z");
+        assert_eq!(one_line("\r\n"), "");
+    }
+
+    #[test]
+    fn mailto_subjects_are_percent_encoded() {
+        assert_eq!(
+            mailto("a+b-yes@x.test", "Yes [ref AB]"),
+            "mailto:a+b-yes@x.test?subject=Yes%20%5Bref%20AB%5D"
+        );
+    }
+
+    #[test]
+    fn long_lines_wrap_at_spaces_and_keep_words_whole() {
+        let long = format!(
+            "- to accept, write to invites+{}-yes@example.test now",
+            "a".repeat(26)
+        );
+        let w = wrap(&format!("short\n{long}\n"), 40);
+        assert_eq!(
+            w,
+            format!(
+                "short\n- to accept, write to\n  invites+{}-yes@example.test\n  now\n",
+                "a".repeat(26)
+            )
+        );
+        assert_eq!(wrap("", 40), "");
+        assert_eq!(wrap("a\n\nb", 40), "a\n\nb");
+    }
+
+    #[test]
+    fn body_text_keeps_lines_but_not_other_controls() {
+        assert_eq!(clean_text("a\r\nb\0c\td"), "a\nbc\td");
+    }
 }

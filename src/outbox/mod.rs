@@ -3,6 +3,8 @@
 //! Also the queue operations the CLI offers (`outbox list|retry`).
 
 pub mod compose;
+pub mod smtp;
+pub mod templates;
 pub mod transport;
 pub mod worker;
 

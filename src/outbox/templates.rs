@@ -10,47 +10,33 @@
 //! templates escape every value as HTML.
 
 use crate::model::Counts;
-use minijinja::{AutoEscape, Environment};
+use minijinja::{AutoEscape, Environment, ErrorKind, Output, State, Value};
 use serde::Serialize;
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
+/// Compiles in `config/templates/<name>` for each name.
+macro_rules! builtin {
+    ($($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("../../config/templates/", $name)))),*]
+    };
+}
+
 /// The compiled-in templates, by file name.
-const BUILTIN: &[(&str, &str)] = &[
-    ("_layout.html", include_str!("../../config/templates/_layout.html")),
-    ("invite_new.subject", include_str!("../../config/templates/invite_new.subject")),
-    ("invite_new.txt", include_str!("../../config/templates/invite_new.txt")),
-    ("invite_new.html", include_str!("../../config/templates/invite_new.html")),
-    ("invite_known.subject", include_str!("../../config/templates/invite_known.subject")),
-    ("invite_known.txt", include_str!("../../config/templates/invite_known.txt")),
-    ("invite_known.html", include_str!("../../config/templates/invite_known.html")),
-    ("reminder.subject", include_str!("../../config/templates/reminder.subject")),
-    ("reminder.txt", include_str!("../../config/templates/reminder.txt")),
-    ("reminder.html", include_str!("../../config/templates/reminder.html")),
-    ("import_imported.subject", include_str!("../../config/templates/import_imported.subject")),
-    ("import_imported.txt", include_str!("../../config/templates/import_imported.txt")),
-    ("import_imported.html", include_str!("../../config/templates/import_imported.html")),
-    ("import_rejected.subject", include_str!("../../config/templates/import_rejected.subject")),
-    ("import_rejected.txt", include_str!("../../config/templates/import_rejected.txt")),
-    ("import_rejected.html", include_str!("../../config/templates/import_rejected.html")),
-    ("contractor_notice.subject", include_str!("../../config/templates/contractor_notice.subject")),
-    ("contractor_notice.txt", include_str!("../../config/templates/contractor_notice.txt")),
-    ("contractor_notice.html", include_str!("../../config/templates/contractor_notice.html")),
-    ("ack_subcontractor.subject", include_str!("../../config/templates/ack_subcontractor.subject")),
-    ("ack_subcontractor.txt", include_str!("../../config/templates/ack_subcontractor.txt")),
-    ("ack_subcontractor.html", include_str!("../../config/templates/ack_subcontractor.html")),
-    ("action_confirmation.subject", include_str!("../../config/templates/action_confirmation.subject")),
-    ("action_confirmation.txt", include_str!("../../config/templates/action_confirmation.txt")),
-    ("action_confirmation.html", include_str!("../../config/templates/action_confirmation.html")),
-    ("ask_yes_no.subject", include_str!("../../config/templates/ask_yes_no.subject")),
-    ("ask_yes_no.txt", include_str!("../../config/templates/ask_yes_no.txt")),
-    ("ask_yes_no.html", include_str!("../../config/templates/ask_yes_no.html")),
-    ("sender_refused.subject", include_str!("../../config/templates/sender_refused.subject")),
-    ("sender_refused.txt", include_str!("../../config/templates/sender_refused.txt")),
-    ("sender_refused.html", include_str!("../../config/templates/sender_refused.html")),
-    ("command_reply.subject", include_str!("../../config/templates/command_reply.subject")),
-    ("command_reply.txt", include_str!("../../config/templates/command_reply.txt")),
-    ("command_reply.html", include_str!("../../config/templates/command_reply.html")),
+#[rustfmt::skip]
+const BUILTIN: &[(&str, &str)] = builtin![
+    "_layout.html",
+    "invite_new.subject", "invite_new.txt", "invite_new.html",
+    "invite_known.subject", "invite_known.txt", "invite_known.html",
+    "reminder.subject", "reminder.txt", "reminder.html",
+    "import_imported.subject", "import_imported.txt", "import_imported.html",
+    "import_rejected.subject", "import_rejected.txt", "import_rejected.html",
+    "contractor_notice.subject", "contractor_notice.txt", "contractor_notice.html",
+    "ack_subcontractor.subject", "ack_subcontractor.txt", "ack_subcontractor.html",
+    "action_confirmation.subject", "action_confirmation.txt", "action_confirmation.html",
+    "ask_yes_no.subject", "ask_yes_no.txt", "ask_yes_no.html",
+    "sender_refused.subject", "sender_refused.txt", "sender_refused.html",
+    "command_reply.subject", "command_reply.txt", "command_reply.html",
 ];
 
 /// Which set of templates (subject, text, HTML) a message is rendered from.
@@ -157,10 +143,36 @@ fn environment() -> Environment<'static> {
             AutoEscape::None
         }
     });
+    env.set_formatter(html_formatter);
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);
     env.set_keep_trailing_newline(true);
     env
+}
+
+/// Auto-escaping as minijinja does it, except that `/` is left alone so
+/// links read as links in the HTML source; `&`, `<`, `>`, `"` and `'` are
+/// what matter in text and in quoted attributes.
+fn html_formatter(out: &mut Output, state: &State, value: &Value) -> Result<(), minijinja::Error> {
+    if matches!(state.auto_escape(), AutoEscape::Html) && !value.is_safe() {
+        if let Some(s) = value.as_str() {
+            let mut buf = String::with_capacity(s.len() + 8);
+            for c in s.chars() {
+                match c {
+                    '&' => buf.push_str("&amp;"),
+                    '<' => buf.push_str("&lt;"),
+                    '>' => buf.push_str("&gt;"),
+                    '"' => buf.push_str("&quot;"),
+                    '\'' => buf.push_str("&#x27;"),
+                    c => buf.push(c),
+                }
+            }
+            return out.write_str(&buf).map_err(|_| {
+                minijinja::Error::new(ErrorKind::WriteFailure, "cannot write output")
+            });
+        }
+    }
+    minijinja::escape_formatter(out, state, value)
 }
 
 impl Templates {
@@ -494,7 +506,10 @@ mod tests {
         let t = Templates::load(Some(dir.path())).unwrap();
         let (kind, vars) = samples().remove(0);
         assert_eq!(kind, Kind::InviteNew);
-        assert_eq!(t.render(kind, &vars).unwrap().subject, "Join Sample Builders now");
+        assert_eq!(
+            t.render(kind, &vars).unwrap().subject,
+            "Join Sample Builders now"
+        );
         // The other templates are still the built-in ones.
         let builtin = Templates::builtin().render(Kind::Reminder, &vars).unwrap();
         assert_eq!(t.render(Kind::Reminder, &vars).unwrap(), builtin);
@@ -507,7 +522,10 @@ mod tests {
         std::fs::write(&path, "<p>{% if invite %}unclosed</p>").unwrap();
         let err = Templates::load(Some(dir.path())).unwrap_err();
         assert!(matches!(err, TemplateError::Syntax { .. }), "{err:?}");
-        assert!(err.to_string().contains(&path.display().to_string()), "{err}");
+        assert!(
+            err.to_string().contains(&path.display().to_string()),
+            "{err}"
+        );
         // A template that compiles but fails to render is caught at load too.
         std::fs::write(&path, "{{ detail | no_such_filter }}").unwrap();
         let err = Templates::load(Some(dir.path())).unwrap_err();

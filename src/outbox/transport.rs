@@ -9,6 +9,7 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use super::smtp::SmtpPool;
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
@@ -26,8 +27,10 @@ pub enum Transport {
         dir: PathBuf,
         inner: AsyncFileTransport<Tokio1Executor>,
     },
-    /// SMTP with pooled connections.
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    /// Plain or STARTTLS SMTP with our pool (TCP_NODELAY).
+    Smtp(SmtpPool),
+    /// Implicit TLS, with lettre's pooled transport.
+    SmtpTls(AsyncSmtpTransport<Tokio1Executor>),
 }
 
 impl Transport {
@@ -39,21 +42,20 @@ impl Transport {
         })
     }
 
-    pub fn smtp(s: &SmtpSettings) -> Result<Transport, lettre::transport::smtp::Error> {
-        let tls = match s.tls {
-            TlsMode::None => Tls::None,
-            TlsMode::StartTls => Tls::Required(TlsParameters::new(s.host.clone())?),
-            TlsMode::Implicit => Tls::Wrapper(TlsParameters::new(s.host.clone())?),
-        };
+    /// An SMTP transport; `hello_domain` is the name given in EHLO.
+    pub fn smtp(s: &SmtpSettings, hello_domain: &str) -> Result<Transport, lettre::transport::smtp::Error> {
+        if s.tls != TlsMode::Implicit {
+            return Ok(Transport::Smtp(SmtpPool::new(s.clone(), hello_domain)));
+        }
         let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host)
             .port(s.port)
-            .tls(tls)
+            .tls(Tls::Wrapper(TlsParameters::new(s.host.clone())?))
             .timeout(Some(s.timeout))
             .pool_config(PoolConfig::new().max_size(s.pool_size));
         if let Some((user, password)) = &s.credentials {
             b = b.credentials(Credentials::new(user.clone(), password.expose().to_owned()));
         }
-        Ok(Transport::Smtp(b.build()))
+        Ok(Transport::SmtpTls(b.build()))
     }
 
     /// Sends one message to the envelope's recipients.
@@ -71,7 +73,8 @@ impl Transport {
                     .map_err(|e| SendError::Transient(format!("sync: {e}")))?;
                 Ok(())
             }
-            Transport::Smtp(smtp) => match smtp.send_raw(envelope, bytes).await {
+            Transport::Smtp(pool) => pool.send(envelope, bytes).await,
+            Transport::SmtpTls(smtp) => match smtp.send_raw(envelope, bytes).await {
                 Ok(_) => Ok(()),
                 Err(e) if e.is_permanent() => Err(SendError::Permanent(e.to_string())),
                 Err(e) => Err(SendError::Transient(e.to_string())),
