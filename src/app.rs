@@ -67,7 +67,7 @@ async fn signal() -> std::io::Result<()> {
 }
 
 /// The outbox sender the settings describe: transport and templates.
-pub fn sender(store: &Store, settings: &Arc<Settings>) -> anyhow::Result<Sender> {
+pub fn sender(store: &Store, settings: &Arc<Settings>) -> anyhow::Result<Arc<Sender>> {
     let transport = match &settings.transport {
         crate::config::Transport::File => Transport::file(settings.paths.sent.clone())
             .with_context(|| format!("cannot use {}", settings.paths.sent.display()))?,
@@ -75,7 +75,7 @@ pub fn sender(store: &Store, settings: &Arc<Settings>) -> anyhow::Result<Sender>
     };
     let templates = Templates::load(settings.mail.templates_dir.as_deref())
         .context("cannot load the email templates")?;
-    Ok(Sender::new(store.clone(), settings.clone(), transport, templates))
+    Ok(Arc::new(Sender::new(store.clone(), settings.clone(), transport, templates)))
 }
 
 /// Runs the daemon until a signal.

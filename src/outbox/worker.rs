@@ -15,7 +15,6 @@ use crate::core::connection::{Event, Status};
 use crate::effects;
 use crate::model::{Delivery, MessageKind, Origin, OutboxEntry, Timestamp};
 use crate::store::{Store, StoreError};
-use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -70,7 +69,7 @@ impl Sender {
 
     /// Drains the outbox until `cancel` fires. `wake` is notified by
     /// whoever commits new entries.
-    pub async fn run(self, wake: Arc<Notify>, cancel: CancellationToken) {
+    pub async fn run(self: Arc<Self>, wake: Arc<Notify>, cancel: CancellationToken) {
         loop {
             if cancel.is_cancelled() {
                 break;
@@ -104,7 +103,7 @@ impl Sender {
 
     /// Sends everything due now, once (for the CLI and tests); returns how
     /// many entries were handled.
-    pub async fn drain_once(&self) -> usize {
+    pub async fn drain_once(self: &Arc<Self>) -> usize {
         let never = CancellationToken::new();
         let mut n = 0;
         loop {
@@ -117,17 +116,35 @@ impl Sender {
         }
     }
 
-    async fn send_all(&self, due: Vec<OutboxEntry>, cancel: &CancellationToken) {
-        futures_util::stream::iter(due)
-            .for_each_concurrent(self.settings.outbox.concurrency, |entry| async move {
-                if cancel.is_cancelled() {
-                    return;
+    /// Sends `due` with up to `outbox.concurrency` messages in flight, each
+    /// on its own task so both the composing and the sockets use every core.
+    /// Waits for all of them: a message in flight is always recorded.
+    async fn send_all(self: &Arc<Self>, due: Vec<OutboxEntry>, cancel: &CancellationToken) {
+        let limit = self.settings.outbox.concurrency;
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut done: Vec<Tried> = Vec::with_capacity(limit);
+        let mut due = due.into_iter();
+        loop {
+            while tasks.len() < limit && !cancel.is_cancelled() {
+                let Some(entry) = due.next() else { break };
+                let me = Arc::clone(self);
+                tasks.spawn(async move { me.attempt(entry).await });
+            }
+            let Some(joined) = tasks.join_next().await else { break };
+            match joined {
+                Ok(Ok(Attempt::Tried(t))) => done.push(t),
+                Ok(Ok(Attempt::Done(_))) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "outbox bookkeeping failed"),
+                Err(e) => tracing::error!(error = %e, "a delivery task failed"),
+            }
+            // Group commit: at most `limit` messages are sent but unrecorded.
+            if done.len() >= limit || tasks.is_empty() {
+                if let Err(e) = self.record(&done) {
+                    tracing::error!(error = %e, "cannot record deliveries; they will be sent again");
                 }
-                if let Err(e) = self.deliver(entry).await {
-                    tracing::error!(error = %e, "outbox bookkeeping failed");
-                }
-            })
-            .await;
+                done.clear();
+            }
+        }
     }
 
     /// Waits for a global send slot; says whether the contractor is within
@@ -161,12 +178,21 @@ impl Sender {
     }
 
     /// Delivers one entry and records the outcome.
+    /// Delivers one entry and records the outcome.
     pub async fn deliver(&self, entry: OutboxEntry) -> Result<Sent, StoreError> {
+        match self.attempt(entry).await? {
+            Attempt::Done(sent) => Ok(sent),
+            Attempt::Tried(tried) => Ok(self.record(std::slice::from_ref(&tried))?.pop().unwrap_or(Sent::Skipped)),
+        }
+    }
+
+    /// Tries to send one entry; the result is recorded by [`Sender::record`].
+    async fn attempt(&self, entry: OutboxEntry) -> Result<Attempt, StoreError> {
         let (store, settings) = (&self.store, &*self.settings);
         let now = clock::now();
         let Some(contractor) = settings.contractor(&entry.contractor) else {
             let why = SendError::Permanent(format!("unknown contractor {}", entry.contractor));
-            return self.finish(&entry, now, Err(why));
+            return Ok(Attempt::Tried(Tried { entry, at: now, result: Err(why) }));
         };
         let connection = match &entry.about {
             Some(a) => store.connection(&entry.contractor, a)?,
@@ -180,11 +206,11 @@ impl Sender {
                 c.status() == Status::Pending && Some(&c.token) == entry.token.as_ref()
             });
             if !live {
-                return self.mark(&entry, Delivery::Skipped { at: now }, None, Sent::Skipped);
+                return self.mark(&entry, Delivery::Skipped { at: now }, None, Sent::Skipped).map(Attempt::Done);
             }
         }
         if let Err(until) = self.admit(&entry.contractor, now).await {
-            return self.postpone(&entry, until);
+            return self.postpone(&entry, until).map(Attempt::Done);
         }
         let batch = match &entry.kind {
             MessageKind::ImportReport { batch } => store.batch(*batch)?,
@@ -205,7 +231,7 @@ impl Sender {
             }
             Err(e) => Err(SendError::Permanent(e.to_string())),
         };
-        self.finish(&entry, clock::now(), result)
+        Ok(Attempt::Tried(Tried { entry, at: clock::now(), result }))
     }
 
     fn mark(
@@ -245,82 +271,79 @@ impl Sender {
         Ok(Sent::Postponed)
     }
 
-    fn finish(
-        &self,
-        entry: &OutboxEntry,
-        now: Timestamp,
-        result: Result<(), SendError>,
-    ) -> Result<Sent, StoreError> {
+    /// Records the results of several attempts in one transaction (group
+    /// commit: one store write for many messages).
+    fn record(&self, tried: &[Tried]) -> Result<Vec<Sent>, StoreError> {
         let settings = &*self.settings;
         let fresh = effects::new_token().map_err(|e| StoreError::Aborted(e.to_string()))?;
-        let outcome = self.store.transact(|tx| {
-            let Some(seen) = tx.outbox_entry(entry)? else {
-                return Ok(Sent::Skipped);
-            };
-            let mut cur = seen.clone();
-            cur.attempts += 1;
-            let outcome = match &result {
-                Ok(()) => {
-                    cur.delivery = Delivery::Sent { at: now };
-                    cur.last_error = None;
-                    Sent::Sent
-                }
-                Err(SendError::Transient(why)) if cur.attempts < settings.outbox.max_attempts => {
-                    let wait = backoff(
-                        settings.outbox.retry_base,
-                        cur.attempts,
-                        entry.id ^ now as u64,
-                    );
-                    cur.due_at = now + wait.as_secs() as Timestamp;
-                    cur.last_error = Some(why.clone());
-                    Sent::Retry
-                }
-                Err(e) => {
-                    cur.delivery = Delivery::Failed { at: now };
-                    cur.last_error = Some(e.to_string());
-                    Sent::Failed
-                }
-            };
-            // A permanent rejection of an invite: the connection bounced.
-            let invite = matches!(
-                cur.kind,
-                MessageKind::InviteNew | MessageKind::InviteKnown | MessageKind::Reminder
-            );
-            if let (true, Err(SendError::Permanent(_)), Some(about), Some(gc)) = (
-                invite,
-                &result,
-                &cur.about,
-                settings.contractor(&cur.contractor),
-            ) {
-                if let Some(mut conn) = tx.connection(&cur.contractor, about)? {
-                    if Some(&conn.token) == cur.token.as_ref() {
-                        let _ = effects::apply(
-                            tx,
-                            gc,
-                            &mut conn,
-                            Event::Bounced,
-                            Origin::Delivery,
-                            now,
-                            &fresh,
-                            "bounced",
-                        )?;
+        let outcomes = self.store.transact(|tx| {
+            let mut outcomes = Vec::with_capacity(tried.len());
+            for Tried { entry, at: now, result } in tried {
+                let now = *now;
+                let Some(seen) = tx.outbox_entry(entry)? else {
+                    outcomes.push(Sent::Skipped);
+                    continue;
+                };
+                let mut cur = seen.clone();
+                cur.attempts += 1;
+                let outcome = match result {
+                    Ok(()) => {
+                        cur.delivery = Delivery::Sent { at: now };
+                        cur.last_error = None;
+                        Sent::Sent
+                    }
+                    Err(SendError::Transient(why)) if cur.attempts < settings.outbox.max_attempts => {
+                        let wait = backoff(settings.outbox.retry_base, cur.attempts, entry.id ^ now as u64);
+                        cur.due_at = now + wait.as_secs() as Timestamp;
+                        cur.last_error = Some(why.clone());
+                        Sent::Retry
+                    }
+                    Err(e) => {
+                        cur.delivery = Delivery::Failed { at: now };
+                        cur.last_error = Some(e.to_string());
+                        Sent::Failed
+                    }
+                };
+                // A permanent rejection of an invite: the connection bounced.
+                let invite = matches!(cur.kind, MessageKind::InviteNew | MessageKind::InviteKnown | MessageKind::Reminder);
+                if let (true, Err(SendError::Permanent(_)), Some(about), Some(gc)) =
+                    (invite, result, &cur.about, settings.contractor(&cur.contractor))
+                {
+                    if let Some(mut conn) = tx.connection(&cur.contractor, about)? {
+                        if Some(&conn.token) == cur.token.as_ref() {
+                            let _ = effects::apply(tx, gc, &mut conn, Event::Bounced, Origin::Delivery, now, &fresh, "bounced")?;
+                        }
                     }
                 }
+                tx.update_outbox(&seen, &cur)?;
+                outcomes.push(outcome);
             }
-            tx.update_outbox(&seen, &cur)?;
-            Ok(outcome)
+            Ok(outcomes)
         })?;
-        match (&outcome, &result) {
-            (Sent::Sent, _) => {
-                tracing::info!(id = entry.id, to = %entry.to, kind = ?entry.kind, "sent")
+        for (Tried { entry, result, .. }, outcome) in tried.iter().zip(&outcomes) {
+            match (outcome, result) {
+                (Sent::Sent, _) => tracing::info!(id = entry.id, to = %entry.to, kind = ?entry.kind, "sent"),
+                (_, Err(e)) => tracing::warn!(id = entry.id, to = %entry.to, error = %e, outcome = ?outcome, "not sent"),
+                _ => {}
             }
-            (_, Err(e)) => {
-                tracing::warn!(id = entry.id, to = %entry.to, error = %e, outcome = ?outcome, "not sent")
-            }
-            _ => {}
         }
-        Ok(outcome)
+        Ok(outcomes)
     }
+}
+
+/// A message the transport was given, and what it said.
+pub struct Tried {
+    entry: OutboxEntry,
+    at: Timestamp,
+    result: Result<(), SendError>,
+}
+
+/// The outcome of [`Sender::attempt`].
+enum Attempt {
+    /// Already recorded (skipped or postponed).
+    Done(Sent),
+    /// Sent or failed: to record.
+    Tried(Tried),
 }
 
 /// Exponential backoff with jitter: base * 2^(attempt-1), capped, +-20%.
