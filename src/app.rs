@@ -71,11 +71,18 @@ pub fn sender(store: &Store, settings: &Arc<Settings>) -> anyhow::Result<Arc<Sen
     let transport = match &settings.transport {
         crate::config::Transport::File => Transport::file(settings.paths.sent.clone())
             .with_context(|| format!("cannot use {}", settings.paths.sent.display()))?,
-        crate::config::Transport::Smtp(s) => Transport::smtp(s, &settings.mail.domain).context("cannot set up SMTP")?,
+        crate::config::Transport::Smtp(s) => {
+            Transport::smtp(s, &settings.mail.domain).context("cannot set up SMTP")?
+        }
     };
     let templates = Templates::load(settings.mail.templates_dir.as_deref())
         .context("cannot load the email templates")?;
-    Ok(Arc::new(Sender::new(store.clone(), settings.clone(), transport, templates)))
+    Ok(Arc::new(Sender::new(
+        store.clone(),
+        settings.clone(),
+        transport,
+        templates,
+    )))
 }
 
 /// Runs the daemon until a signal.

@@ -319,10 +319,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     let rt = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
                     let started = std::time::Instant::now();
                     // The SMTP pool lives on the runtime: build and drop it there.
-                    let n = rt.block_on(async { anyhow::Ok(app::sender(&store, &settings)?.drain_once().await) })?;
+                    let n = rt.block_on(async {
+                        anyhow::Ok(app::sender(&store, &settings)?.drain_once().await)
+                    })?;
                     store.flush()?;
                     let secs = started.elapsed().as_secs_f64();
-                    writeln!(out, "{n} message(s) handled in {secs:.3} s ({:.0}/s)", n as f64 / secs.max(1e-9))?;
+                    writeln!(
+                        out,
+                        "{n} message(s) handled in {secs:.3} s ({:.0}/s)",
+                        n as f64 / secs.max(1e-9)
+                    )?;
                 }
                 OutboxCommand::Retry { ids, all } => {
                     if ids.is_empty() && !all {

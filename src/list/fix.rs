@@ -44,13 +44,16 @@ impl ListFile {
                 break;
             }
         }
-        let bytes = out.into_inner().map_err(|e| Unreadable::Corrupt(e.to_string()))?;
+        let bytes = out
+            .into_inner()
+            .map_err(|e| Unreadable::Corrupt(e.to_string()))?;
         Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
     }
 }
 
 fn write(out: &mut csv::Writer<Vec<u8>>, cells: &[String]) -> Result<(), Unreadable> {
-    out.write_record(cells).map_err(|e| Unreadable::Corrupt(e.to_string()))
+    out.write_record(cells)
+        .map_err(|e| Unreadable::Corrupt(e.to_string()))
 }
 
 #[cfg(test)]
@@ -74,7 +77,11 @@ mod tests {
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines[0], "Row,Company,Email,City,Problems");
         assert_eq!(lines.len(), 3, "{csv}");
-        assert!(lines[1].starts_with("3,\"'=HYPERLINK(\"\"http://evil\"\")\",b@@x.test,'-2+3,"), "{}", lines[1]);
+        assert!(
+            lines[1].starts_with("3,\"'=HYPERLINK(\"\"http://evil\"\")\",b@@x.test,'-2+3,"),
+            "{}",
+            lines[1]
+        );
         assert!(lines[1].contains("two @ signs"), "{}", lines[1]);
         assert!(lines[2].starts_with("5,,d@x.test,,"), "{}", lines[2]);
     }

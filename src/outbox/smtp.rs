@@ -56,13 +56,16 @@ impl SmtpPool {
             .map_err(|e| transient(format!("cannot connect to {}:{}: {e}", s.host, s.port)))?;
         tcp.set_nodelay(true).map_err(transient)?;
         let setup = async {
-            let mut conn = AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello).await?;
+            let mut conn =
+                AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello).await?;
             if s.tls == TlsMode::StartTls {
-                conn.starttls(TlsParameters::new(s.host.clone())?, &self.hello).await?;
+                conn.starttls(TlsParameters::new(s.host.clone())?, &self.hello)
+                    .await?;
             }
             if let Some((user, password)) = &s.credentials {
                 let creds = Credentials::new(user.clone(), password.expose().to_owned());
-                conn.auth(&[Mechanism::Plain, Mechanism::Login], &creds).await?;
+                conn.auth(&[Mechanism::Plain, Mechanism::Login], &creds)
+                    .await?;
             }
             Ok::<_, lettre::transport::smtp::Error>(conn)
         };
@@ -83,27 +86,41 @@ impl SmtpPool {
         };
         match self.send_on(&mut conn, envelope, bytes).await {
             Ok(()) => {
-                self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
+                self.idle
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(conn);
                 Ok(())
             }
             // A reused connection the server had closed: once more, fresh.
             Err(SendError::Transient(_)) if reused => {
                 let mut fresh = self.connect().await?;
                 self.send_on(&mut fresh, envelope, bytes).await?;
-                self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(fresh);
+                self.idle
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(fresh);
                 Ok(())
             }
             Err(e) => {
                 // A rejected recipient leaves the session usable.
                 if !conn.has_broken() && matches!(e, SendError::Permanent(_)) {
-                    self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
+                    self.idle
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(conn);
                 }
                 Err(e)
             }
         }
     }
 
-    async fn send_on(&self, conn: &mut AsyncSmtpConnection, envelope: &Envelope, bytes: &[u8]) -> Result<(), SendError> {
+    async fn send_on(
+        &self,
+        conn: &mut AsyncSmtpConnection,
+        envelope: &Envelope,
+        bytes: &[u8],
+    ) -> Result<(), SendError> {
         match tokio::time::timeout(self.settings.timeout, conn.send(envelope, bytes)).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(classify(e)),

@@ -3,13 +3,13 @@
 //! [`SendError::Transient`] (retry later: 4xx, refused connection, timeout)
 //! or [`SendError::Permanent`] (5xx: give up), which is all the outbox needs.
 
+use super::smtp::SmtpPool;
 use crate::config::{SmtpSettings, TlsMode};
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
-use super::smtp::SmtpPool;
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
@@ -43,7 +43,10 @@ impl Transport {
     }
 
     /// An SMTP transport; `hello_domain` is the name given in EHLO.
-    pub fn smtp(s: &SmtpSettings, hello_domain: &str) -> Result<Transport, lettre::transport::smtp::Error> {
+    pub fn smtp(
+        s: &SmtpSettings,
+        hello_domain: &str,
+    ) -> Result<Transport, lettre::transport::smtp::Error> {
         if s.tls != TlsMode::Implicit {
             return Ok(Transport::Smtp(SmtpPool::new(s.clone(), hello_domain)));
         }

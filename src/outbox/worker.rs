@@ -54,7 +54,12 @@ struct Limits {
 }
 
 impl Sender {
-    pub fn new(store: Store, settings: Arc<Settings>, transport: Transport, templates: Templates) -> Sender {
+    pub fn new(
+        store: Store,
+        settings: Arc<Settings>,
+        transport: Transport,
+        templates: Templates,
+    ) -> Sender {
         Sender {
             store,
             settings,
@@ -130,9 +135,11 @@ impl Sender {
                 let me = Arc::clone(self);
                 tasks.spawn(async move { me.attempt(entry).await });
             }
-            let Some(joined) = tasks.join_next().await else { break };
+            let Some(joined) = tasks.join_next().await else {
+                break;
+            };
             match joined {
-                Ok(Ok(Attempt::Tried(t))) => done.push(t),
+                Ok(Ok(Attempt::Tried(t))) => done.push(*t),
                 Ok(Ok(Attempt::Done(_))) => {}
                 Ok(Err(e)) => tracing::error!(error = %e, "outbox bookkeeping failed"),
                 Err(e) => tracing::error!(error = %e, "a delivery task failed"),
@@ -182,7 +189,10 @@ impl Sender {
     pub async fn deliver(&self, entry: OutboxEntry) -> Result<Sent, StoreError> {
         match self.attempt(entry).await? {
             Attempt::Done(sent) => Ok(sent),
-            Attempt::Tried(tried) => Ok(self.record(std::slice::from_ref(&tried))?.pop().unwrap_or(Sent::Skipped)),
+            Attempt::Tried(tried) => Ok(self
+                .record(std::slice::from_ref(&*tried))?
+                .pop()
+                .unwrap_or(Sent::Skipped)),
         }
     }
 
@@ -192,7 +202,11 @@ impl Sender {
         let now = clock::now();
         let Some(contractor) = settings.contractor(&entry.contractor) else {
             let why = SendError::Permanent(format!("unknown contractor {}", entry.contractor));
-            return Ok(Attempt::Tried(Tried { entry, at: now, result: Err(why) }));
+            return Ok(Attempt::Tried(Box::new(Tried {
+                entry,
+                at: now,
+                result: Err(why),
+            })));
         };
         let connection = match &entry.about {
             Some(a) => store.connection(&entry.contractor, a)?,
@@ -206,7 +220,9 @@ impl Sender {
                 c.status() == Status::Pending && Some(&c.token) == entry.token.as_ref()
             });
             if !live {
-                return self.mark(&entry, Delivery::Skipped { at: now }, None, Sent::Skipped).map(Attempt::Done);
+                return self
+                    .mark(&entry, Delivery::Skipped { at: now }, None, Sent::Skipped)
+                    .map(Attempt::Done);
             }
         }
         if let Err(until) = self.admit(&entry.contractor, now).await {
@@ -231,7 +247,11 @@ impl Sender {
             }
             Err(e) => Err(SendError::Permanent(e.to_string())),
         };
-        Ok(Attempt::Tried(Tried { entry, at: clock::now(), result }))
+        Ok(Attempt::Tried(Box::new(Tried {
+            entry,
+            at: clock::now(),
+            result,
+        })))
     }
 
     fn mark(
@@ -278,7 +298,12 @@ impl Sender {
         let fresh = effects::new_token().map_err(|e| StoreError::Aborted(e.to_string()))?;
         let outcomes = self.store.transact(|tx| {
             let mut outcomes = Vec::with_capacity(tried.len());
-            for Tried { entry, at: now, result } in tried {
+            for Tried {
+                entry,
+                at: now,
+                result,
+            } in tried
+            {
                 let now = *now;
                 let Some(seen) = tx.outbox_entry(entry)? else {
                     outcomes.push(Sent::Skipped);
@@ -292,8 +317,14 @@ impl Sender {
                         cur.last_error = None;
                         Sent::Sent
                     }
-                    Err(SendError::Transient(why)) if cur.attempts < settings.outbox.max_attempts => {
-                        let wait = backoff(settings.outbox.retry_base, cur.attempts, entry.id ^ now as u64);
+                    Err(SendError::Transient(why))
+                        if cur.attempts < settings.outbox.max_attempts =>
+                    {
+                        let wait = backoff(
+                            settings.outbox.retry_base,
+                            cur.attempts,
+                            entry.id ^ now as u64,
+                        );
                         cur.due_at = now + wait.as_secs() as Timestamp;
                         cur.last_error = Some(why.clone());
                         Sent::Retry
@@ -305,13 +336,28 @@ impl Sender {
                     }
                 };
                 // A permanent rejection of an invite: the connection bounced.
-                let invite = matches!(cur.kind, MessageKind::InviteNew | MessageKind::InviteKnown | MessageKind::Reminder);
-                if let (true, Err(SendError::Permanent(_)), Some(about), Some(gc)) =
-                    (invite, result, &cur.about, settings.contractor(&cur.contractor))
-                {
+                let invite = matches!(
+                    cur.kind,
+                    MessageKind::InviteNew | MessageKind::InviteKnown | MessageKind::Reminder
+                );
+                if let (true, Err(SendError::Permanent(_)), Some(about), Some(gc)) = (
+                    invite,
+                    result,
+                    &cur.about,
+                    settings.contractor(&cur.contractor),
+                ) {
                     if let Some(mut conn) = tx.connection(&cur.contractor, about)? {
                         if Some(&conn.token) == cur.token.as_ref() {
-                            let _ = effects::apply(tx, gc, &mut conn, Event::Bounced, Origin::Delivery, now, &fresh, "bounced")?;
+                            let _ = effects::apply(
+                                tx,
+                                gc,
+                                &mut conn,
+                                Event::Bounced,
+                                Origin::Delivery,
+                                now,
+                                &fresh,
+                                "bounced",
+                            )?;
                         }
                     }
                 }
@@ -322,8 +368,12 @@ impl Sender {
         })?;
         for (Tried { entry, result, .. }, outcome) in tried.iter().zip(&outcomes) {
             match (outcome, result) {
-                (Sent::Sent, _) => tracing::info!(id = entry.id, to = %entry.to, kind = ?entry.kind, "sent"),
-                (_, Err(e)) => tracing::warn!(id = entry.id, to = %entry.to, error = %e, outcome = ?outcome, "not sent"),
+                (Sent::Sent, _) => {
+                    tracing::info!(id = entry.id, to = %entry.to, kind = ?entry.kind, "sent")
+                }
+                (_, Err(e)) => {
+                    tracing::warn!(id = entry.id, to = %entry.to, error = %e, outcome = ?outcome, "not sent")
+                }
                 _ => {}
             }
         }
@@ -343,7 +393,7 @@ enum Attempt {
     /// Already recorded (skipped or postponed).
     Done(Sent),
     /// Sent or failed: to record.
-    Tried(Tried),
+    Tried(Box<Tried>),
 }
 
 /// Exponential backoff with jitter: base * 2^(attempt-1), capped, +-20%.

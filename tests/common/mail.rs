@@ -17,7 +17,8 @@ pub fn stack() -> Stack {
         let v = std::env::var(var).unwrap_or_else(|_| {
             panic!("{var} is not set: this test needs the real mail stack. Run scripts/test, or `scripts/mailstack start` and export $(scripts/mailstack env)")
         });
-        v.parse().unwrap_or_else(|_| panic!("{var}={v} is not a port"))
+        v.parse()
+            .unwrap_or_else(|_| panic!("{var}={v} is not a port"))
     };
     let s = Stack {
         smtp_port: port("MAILSTACK_SMTP_PORT"),
@@ -58,7 +59,9 @@ pub fn fetch(imap_port: u16, user: &str, needle: &str) -> Vec<String> {
     let mut out = Vec::new();
     if !uids.is_empty() {
         let set: Vec<String> = uids.iter().map(|u| u.to_string()).collect();
-        let fetches = session.uid_fetch(set.join(","), "BODY.PEEK[]").expect("FETCH");
+        let fetches = session
+            .uid_fetch(set.join(","), "BODY.PEEK[]")
+            .expect("FETCH");
         for f in fetches.iter() {
             if let Some(body) = f.body() {
                 out.push(String::from_utf8_lossy(body).into_owned());

@@ -225,7 +225,9 @@ pub mod mail;
 
 /// The decoded text and HTML bodies of a raw email, joined.
 pub fn bodies(raw: &str) -> String {
-    let msg = mail_parser::MessageParser::default().parse(raw.as_bytes()).expect("parse email");
+    let msg = mail_parser::MessageParser::default()
+        .parse(raw.as_bytes())
+        .expect("parse email");
     let mut out = String::new();
     for i in 0..msg.text_body_count() {
         out.push_str(&msg.body_text(i).unwrap_or_default());
