@@ -11,7 +11,10 @@ use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
+use std::pin::Pin;
 use std::sync::Mutex;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
@@ -56,8 +59,11 @@ impl SmtpPool {
             .map_err(|e| transient(format!("cannot connect to {}:{}: {e}", s.host, s.port)))?;
         tcp.set_nodelay(true).map_err(transient)?;
         let setup = async {
-            let mut conn =
-                AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello).await?;
+            let mut conn = AsyncSmtpConnection::connect_with_transport(
+                Box::new(Coalescing::new(tcp)),
+                &self.hello,
+            )
+            .await?;
             if s.tls == TlsMode::StartTls {
                 conn.starttls(TlsParameters::new(s.host.clone())?, &self.hello)
                     .await?;
@@ -125,6 +131,111 @@ impl SmtpPool {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(classify(e)),
             Err(_) => Err(transient("the SMTP server did not answer in time")),
+        }
+    }
+}
+
+/// A TCP stream that sends a message body and its terminating `.` in one
+/// write: lettre flushes them separately, which costs a packet (and a
+/// syscall on both ends) per message. Everything else passes straight
+/// through: commands are flushed as lettre flushes them.
+#[derive(Debug)]
+struct Coalescing {
+    inner: TcpStream,
+    buf: Vec<u8>,
+    /// `DATA` was sent; the next reply says whether the body follows.
+    awaiting_data_reply: bool,
+    /// Between `354` and the terminating `.`: hold flushes.
+    in_body: bool,
+}
+
+impl Coalescing {
+    fn new(inner: TcpStream) -> Coalescing {
+        Coalescing {
+            inner,
+            buf: Vec::with_capacity(8 * 1024),
+            awaiting_data_reply: false,
+            in_body: false,
+        }
+    }
+
+    fn poll_send(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        while !self.buf.is_empty() {
+            match Pin::new(&mut self.inner).poll_write(cx, &self.buf) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()))
+                }
+                Poll::Ready(Ok(n)) => {
+                    self.buf.drain(..n);
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+}
+
+impl lettre::transport::smtp::client::AsyncTokioStream for Coalescing {
+    fn peer_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.inner.peer_addr()
+    }
+}
+
+impl AsyncRead for Coalescing {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        out: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = out.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, out);
+        if let Poll::Ready(Ok(())) = polled {
+            let new = &out.filled()[before..];
+            if self.awaiting_data_reply && !new.is_empty() {
+                self.in_body = new.starts_with(b"354");
+                self.awaiting_data_reply = false;
+            }
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for Coalescing {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.buf.extend_from_slice(data);
+        Poll::Ready(Ok(data.len()))
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        if this.in_body && !this.buf.ends_with(b"\r\n.\r\n") {
+            return Poll::Ready(Ok(()));
+        }
+        let is_data = this.buf.eq_ignore_ascii_case(b"DATA\r\n");
+        let ends_body = this.in_body;
+        match this.poll_send(cx) {
+            Poll::Ready(Ok(())) => {
+                if is_data {
+                    this.awaiting_data_reply = true;
+                }
+                if ends_body {
+                    this.in_body = false;
+                }
+                Poll::Ready(Ok(()))
+            }
+            other => other,
+        }
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.poll_send(cx) {
+            Poll::Ready(Ok(())) => Pin::new(&mut self.inner).poll_shutdown(cx),
+            other => other,
         }
     }
 }
