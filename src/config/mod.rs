@@ -130,7 +130,7 @@ pub struct RawStore {
 }
 
 fn default_cache_mib() -> u64 {
-    64
+    32
 }
 
 impl Default for RawStore {
@@ -156,7 +156,7 @@ fn default_max_rows() -> u32 {
     1_000_000
 }
 fn default_rows_per_transaction() -> u32 {
-    100_000
+    1_000
 }
 fn default_max_reported_errors() -> usize {
     10_000
