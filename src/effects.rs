@@ -6,9 +6,7 @@ use crate::config::Contractor;
 use crate::core::connection::{decide, Effect, Event, Keep, Transition};
 use crate::core::email::EmailAddr;
 use crate::core::token::Token;
-use crate::model::{
-    Connection, Delivery, HistoryEntry, MessageKind, Origin, OutboxEntry, Timestamp,
-};
+use crate::model::{Connection, HistoryEntry, MessageKind, Origin, OutboxEntry, Timestamp};
 use crate::store::{Tx, TxResult};
 
 /// Applies `event` to `conn` and writes the result. `fresh` is the token to
@@ -132,19 +130,9 @@ pub fn enqueue(
     now: Timestamp,
 ) -> TxResult<u64> {
     tx.enqueue(OutboxEntry {
-        id: 0,
-        kind,
-        contractor: conn.contractor.clone(),
-        to,
-        about: Some(conn.email.clone()),
         token,
         detail,
-        attachment: None,
-        created_at: now,
-        due_at: now,
-        attempts: 0,
-        delivery: Delivery::Queued,
-        last_error: None,
+        ..OutboxEntry::new(kind, &conn.contractor, to, Some(conn.email.clone()), now)
     })
 }
 

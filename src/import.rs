@@ -13,8 +13,8 @@ use crate::core::token::Token;
 use crate::effects;
 use crate::list::{ListFile, ListInput, Report, Unreadable, ValidRow};
 use crate::model::{
-    Account, Batch, BatchState, Connection, Counts, Delivery, HistoryEntry, MessageKind, Origin,
-    OutboxEntry, RowNote, RowOutcome, Timestamp,
+    Account, Batch, BatchState, Connection, Counts, HistoryEntry, MessageKind, Origin, OutboxEntry,
+    RowNote, RowOutcome, Timestamp,
 };
 use crate::store::{Store, StoreError, Tx, TxResult};
 use std::path::{Path, PathBuf};
@@ -440,19 +440,14 @@ fn queue_report(
     now: Timestamp,
 ) -> TxResult<()> {
     tx.enqueue(OutboxEntry {
-        id: 0,
-        kind: MessageKind::ImportReport { batch: batch.id },
-        contractor: contractor.id.clone(),
-        to: contractor.notify.clone(),
-        about: None,
-        token: None,
         detail: batch.source.clone(),
-        attachment: None,
-        created_at: now,
-        due_at: now,
-        attempts: 0,
-        delivery: Delivery::Queued,
-        last_error: None,
+        ..OutboxEntry::new(
+            MessageKind::ImportReport { batch: batch.id },
+            &contractor.id,
+            contractor.notify.clone(),
+            None,
+            now,
+        )
     })?;
     Ok(())
 }

@@ -235,3 +235,30 @@ pub struct OutboxEntry {
     pub delivery: Delivery,
     pub last_error: Option<String>,
 }
+
+impl OutboxEntry {
+    /// A new message, queued and due at `now`; the store assigns its id.
+    pub fn new(
+        kind: MessageKind,
+        contractor: &str,
+        to: EmailAddr,
+        about: Option<EmailAddr>,
+        now: Timestamp,
+    ) -> OutboxEntry {
+        OutboxEntry {
+            id: 0,
+            kind,
+            contractor: contractor.to_owned(),
+            to,
+            about,
+            token: None,
+            detail: String::new(),
+            attachment: None,
+            created_at: now,
+            due_at: now,
+            attempts: 0,
+            delivery: Delivery::Queued,
+            last_error: None,
+        }
+    }
+}
