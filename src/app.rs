@@ -108,6 +108,14 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let tracker = TaskTracker::new();
     let wake = Arc::new(Notify::new());
     tracker.spawn(sender.run(wake.clone(), cancel.clone()));
+    if settings.intake.maildir {
+        tracker.spawn(intake::maildir::run(
+            store.clone(),
+            settings.clone(),
+            wake.clone(),
+            cancel.clone(),
+        ));
+    }
     tracker.spawn(intake::dropdir::run(
         store.clone(),
         settings.clone(),

@@ -95,8 +95,36 @@ pub enum Command {
         #[command(subcommand)]
         command: OutboxCommand,
     },
+    /// Classify one email (.eml) and print what subinvite would make of it;
+    /// changes nothing.
+    Inspect {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Messages whose handling failed: list them, or handle them again.
+    Quarantine {
+        #[command(subcommand)]
+        command: QuarantineCommand,
+    },
     /// Validate the config and print what it sets.
     CheckConfig,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum QuarantineCommand {
+    /// List quarantined messages with their errors.
+    List {
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Handle quarantined messages again (they return to quarantine if they
+    /// fail again).
+    Retry {
+        ids: Vec<u64>,
+        #[arg(long, conflicts_with = "ids")]
+        all: bool,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -237,6 +265,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 digest,
                 key: None,
                 allow_repeat: true,
+                report_to: None,
             };
             let outcome =
                 import::import(&store, &settings, &sub, clock::now()).map_err(|e| match e {
@@ -338,6 +367,76 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         .map_err(|e| Refused(e.to_string()))?;
                     store.flush()?;
                     writeln!(out, "{n} message(s) queued again")?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Inspect { file, json } => {
+            let settings = settings(cfg)?;
+            let raw =
+                std::fs::read(&file).map_err(|e| Unreadable(format!("{}: {e}", file.display())))?;
+            let class =
+                crate::classify::classify(&raw, &crate::intake::mail::classify_config(&settings));
+            let v = serde_json::to_value(&class)?;
+            if json {
+                writeln!(out, "{v}")?;
+            } else {
+                writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Quarantine { command } => {
+            let settings = settings(cfg)?;
+            let store = app::open_store(&settings)?;
+            let all_q = store.quarantined()?;
+            match command {
+                QuarantineCommand::List { format } => {
+                    if format == Format::Json {
+                        let v: Vec<_> = all_q
+                            .iter()
+                            .map(|q| serde_json::json!({"id": q.id, "source": q.source, "key": q.key, "error": q.error, "at": clock::rfc3339(q.at), "bytes": q.raw.len()}))
+                            .collect();
+                        writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+                    } else {
+                        let rows: Vec<[String; 4]> = all_q
+                            .iter()
+                            .map(|q| {
+                                [
+                                    q.id.to_string(),
+                                    clock::rfc3339(q.at),
+                                    q.source.clone(),
+                                    q.error.clone(),
+                                ]
+                            })
+                            .collect();
+                        print_table(out, ["ID", "AT", "SOURCE", "ERROR"], &rows)?;
+                        writeln!(out, "{} message(s)", rows.len())?;
+                    }
+                }
+                QuarantineCommand::Retry { ids, all } => {
+                    if ids.is_empty() && !all {
+                        return Err(Unreadable("name quarantine ids, or --all".into()).into());
+                    }
+                    for id in &ids {
+                        if !all_q.iter().any(|q| q.id == *id) {
+                            return Err(Refused(format!("no quarantined message {id}")).into());
+                        }
+                    }
+                    for q in all_q.iter().filter(|q| all || ids.contains(&q.id)) {
+                        store.transact(|tx| {
+                            tx.release(q.id)?;
+                            tx.forget(&q.key)
+                        })?;
+                        let summary = crate::intake::mail::handle_or_quarantine(
+                            &store,
+                            &settings,
+                            &q.raw,
+                            &q.source,
+                            clock::now(),
+                        )?;
+                        writeln!(out, "{}: {summary}", q.id)?;
+                    }
+                    store.flush()?;
                 }
             }
             Ok(ExitCode::SUCCESS)

@@ -9,6 +9,7 @@
 
 use crate::config::{Contractor, Settings};
 use crate::core::connection::{decide, Event, Keep, Standing, Status};
+use crate::core::email::EmailAddr;
 use crate::core::token::Token;
 use crate::effects;
 use crate::list::{ListFile, ListInput, Report, Unreadable, ValidRow};
@@ -50,6 +51,8 @@ pub struct Submission {
     /// Apply even if the same content was imported before (the CLI's
     /// explicit import); otherwise such a list is reported as a duplicate.
     pub allow_repeat: bool,
+    /// Who sent it (an emailed list): the report goes to them too.
+    pub report_to: Option<EmailAddr>,
 }
 
 /// What became of a submission.
@@ -142,6 +145,7 @@ pub fn import(
         notes: Vec::new(),
         report: None,
         fix_rows: None,
+        report_to: sub.report_to.clone(),
     };
 
     if !report.valid {
@@ -439,15 +443,25 @@ fn queue_report(
     batch: &Batch,
     now: Timestamp,
 ) -> TxResult<()> {
-    tx.enqueue(OutboxEntry {
-        detail: batch.source.clone(),
-        ..OutboxEntry::new(
-            MessageKind::ImportReport { batch: batch.id },
-            &contractor.id,
-            contractor.notify.clone(),
-            None,
-            now,
-        )
-    })?;
+    let mut to = vec![contractor.notify.clone()];
+    to.extend(
+        batch
+            .report_to
+            .iter()
+            .filter(|a| **a != contractor.notify)
+            .cloned(),
+    );
+    for to in to {
+        tx.enqueue(OutboxEntry {
+            detail: batch.source.clone(),
+            ..OutboxEntry::new(
+                MessageKind::ImportReport { batch: batch.id },
+                &contractor.id,
+                to,
+                None,
+                now,
+            )
+        })?;
+    }
     Ok(())
 }

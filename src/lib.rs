@@ -15,3 +15,4 @@ pub mod list;
 pub mod model;
 pub mod outbox;
 pub mod store;
+pub mod classify;

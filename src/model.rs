@@ -160,6 +160,8 @@ pub struct Batch {
     /// For rejected lists: a CSV of the rows to fix, with an error column
     /// (attached to the red email).
     pub fix_rows: Option<String>,
+    /// Who sent the list by email: the report goes to them as well.
+    pub report_to: Option<EmailAddr>,
 }
 
 /// What an outbox message is.
@@ -261,4 +263,18 @@ impl OutboxEntry {
             last_error: None,
         }
     }
+}
+
+/// A message whose handling failed unexpectedly: kept with its error and
+/// acknowledged, not retried in a loop (`subinvite quarantine list|retry`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quarantined {
+    pub id: u64,
+    /// Where it came from (`maildir:...`, `imap:...`).
+    pub source: String,
+    /// Its idempotency key.
+    pub key: String,
+    pub error: String,
+    pub at: Timestamp,
+    pub raw: Vec<u8>,
 }

@@ -12,7 +12,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod intake;
 mod transport;
+pub use intake::{ImapSettings, IntakeSettings, RawIntake};
 pub use transport::{RawTransport, Secret, SmtpSettings, TlsMode, Transport};
 
 /// Name of the config file looked for in the working directory.
@@ -46,6 +48,8 @@ pub struct Raw {
     pub transport: RawTransport,
     #[serde(default)]
     pub store: RawStore,
+    #[serde(default)]
+    pub intake: RawIntake,
     #[serde(default)]
     pub import: RawImport,
     #[serde(default)]
@@ -86,6 +90,17 @@ pub struct RawMail {
     pub signup_url: String,
     /// Folder of template files overriding the built-in ones, by name.
     pub templates_dir: Option<PathBuf>,
+    /// Automatic answers (yes-or-no questions, refusals) to one sender per
+    /// day, at most: the loop guard.
+    #[serde(default = "default_max_answers")]
+    pub max_answers_per_sender_per_day: u32,
+    /// The authserv-id of the server whose Authentication-Results header is
+    /// trusted (contractors with `require-authentication`).
+    pub trusted_authserv_id: Option<String>,
+}
+
+fn default_max_answers() -> u32 {
+    3
 }
 
 fn default_domain() -> String {
@@ -117,6 +132,8 @@ impl Default for RawMail {
             separator: default_separator(),
             signup_url: default_signup_url(),
             templates_dir: None,
+            max_answers_per_sender_per_day: default_max_answers(),
+            trusted_authserv_id: None,
         }
     }
 }
@@ -254,6 +271,10 @@ pub struct RawContractor {
     pub notify: String,
     #[serde(default)]
     pub aliases: RawAliases,
+    /// Also require DMARC (or aligned DKIM) pass in an Authentication-Results
+    /// header from `mail.trusted-authserv-id`.
+    #[serde(default)]
+    pub require_authentication: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -288,6 +309,8 @@ pub struct MailSettings {
     pub separator: char,
     pub signup_url: String,
     pub templates_dir: Option<PathBuf>,
+    pub max_answers_per_sender_per_day: u32,
+    pub trusted_authserv_id: Option<String>,
 }
 
 impl MailSettings {
@@ -335,6 +358,7 @@ pub struct Contractor {
     pub senders: Vec<Sender>,
     pub notify: EmailAddr,
     pub aliases: ExtraAliases,
+    pub require_authentication: bool,
 }
 
 /// One authorised sender: a whole address or a whole domain.
@@ -362,6 +386,7 @@ pub struct Settings {
     pub paths: Paths,
     pub mail: MailSettings,
     pub transport: Transport,
+    pub intake: IntakeSettings,
     pub store_cache_mib: u64,
     pub list: ListOptions,
     pub rows_per_transaction: usize,
@@ -409,6 +434,7 @@ impl Settings {
                 senders: vec!["demo@example.test".into()],
                 notify: "demo@example.test".into(),
                 aliases: RawAliases::default(),
+                require_authentication: false,
             },
         );
         match raw.validate(Path::new("."), "embedded defaults") {
@@ -492,6 +518,7 @@ impl Raw {
         }
 
         let transport = self.transport.validate(base, &mut problems);
+        let intake = self.intake.validate(base, &mut problems);
         if self.contractors.is_empty() {
             problems.push("no [contractors.<id>] defined: at least one is needed".into());
         }
@@ -505,6 +532,11 @@ impl Raw {
             if c.name.trim().is_empty() || c.name.chars().any(char::is_control) {
                 problems.push(format!(
                     "contractors.{id}.name must be a non-empty single line"
+                ));
+            }
+            if c.require_authentication && m.trusted_authserv_id.is_none() {
+                problems.push(format!(
+                    "contractors.{id}.require-authentication needs mail.trusted-authserv-id"
                 ));
             }
             let notify = match EmailAddr::parse(&c.notify) {
@@ -537,6 +569,7 @@ impl Raw {
                         name: c.name.trim().to_owned(),
                         senders,
                         notify,
+                        require_authentication: c.require_authentication,
                         aliases: ExtraAliases {
                             email: c.aliases.email,
                             company: c.aliases.company,
@@ -561,8 +594,11 @@ impl Raw {
                 separator,
                 signup_url: m.signup_url,
                 templates_dir: m.templates_dir.map(resolve),
+                max_answers_per_sender_per_day: m.max_answers_per_sender_per_day,
+                trusted_authserv_id: m.trusted_authserv_id,
             },
             transport,
+            intake,
             store_cache_mib: self.store.cache_mib.max(8),
             list: ListOptions {
                 max_rows: i.max_rows,

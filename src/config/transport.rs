@@ -116,7 +116,7 @@ impl fmt::Display for Transport {
 
 /// Reads a secret from `file` or the environment variable `env`, warning
 /// when the file is readable by others.
-fn read_secret(
+pub(super) fn read_secret(
     file: Option<&Path>,
     env: Option<&str>,
     what: &str,

@@ -238,6 +238,7 @@ pub fn handle(
         digest,
         key: Some(key.clone()),
         allow_repeat: false,
+        report_to: None,
     };
     let outcome = if let Some(prev) = store.seen(&key)? {
         // Handled before a crash or restart: only the move is left to do.

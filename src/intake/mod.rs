@@ -1,4 +1,7 @@
-//! Intake: sources that yield envelopes (for now the drop folder), each
-//! handled through the import and acknowledged only after the store commits.
+//! Intake: sources that only yield envelopes (the drop folder, the Maildir,
+//! IMAP mailboxes), each handled and acknowledged only after the store
+//! commits. `mail` is the one place an email is understood and acted on.
 
 pub mod dropdir;
+pub mod mail;
+pub mod maildir;

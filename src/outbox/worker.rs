@@ -10,7 +10,7 @@ use super::compose::{compose, Context};
 use super::templates::Templates;
 use super::transport::{SendError, Transport};
 use crate::clock;
-use crate::config::Settings;
+use crate::config::{Contractor, Settings};
 use crate::core::connection::{Event, Status};
 use crate::effects;
 use crate::model::{Delivery, MessageKind, Origin, OutboxEntry, Timestamp};
@@ -200,13 +200,29 @@ impl Sender {
     async fn attempt(&self, entry: OutboxEntry) -> Result<Attempt, StoreError> {
         let (store, settings) = (&self.store, &*self.settings);
         let now = clock::now();
-        let Some(contractor) = settings.contractor(&entry.contractor) else {
-            let why = SendError::Permanent(format!("unknown contractor {}", entry.contractor));
-            return Ok(Attempt::Tried(Box::new(Tried {
-                entry,
-                at: now,
-                result: Err(why),
-            })));
+        // A refusal speaks for the product, not for a contractor.
+        let product;
+        let contractor = match settings.contractor(&entry.contractor) {
+            Some(c) => c,
+            None if entry.kind == MessageKind::SenderRefused => {
+                product = Contractor {
+                    id: String::new(),
+                    name: settings.mail.from_name.clone(),
+                    senders: Vec::new(),
+                    notify: entry.to.clone(),
+                    aliases: Default::default(),
+                    require_authentication: false,
+                };
+                &product
+            }
+            None => {
+                let why = SendError::Permanent(format!("unknown contractor {}", entry.contractor));
+                return Ok(Attempt::Tried(Box::new(Tried {
+                    entry,
+                    at: now,
+                    result: Err(why),
+                })));
+            }
         };
         let connection = match &entry.about {
             Some(a) => store.connection(&entry.contractor, a)?,

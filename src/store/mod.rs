@@ -12,7 +12,9 @@ mod keys;
 
 use crate::core::email::EmailAddr;
 use crate::core::token::Token;
-use crate::model::{Account, Batch, BatchState, Connection, Delivery, OutboxEntry, Timestamp};
+use crate::model::{
+    Account, Batch, BatchState, Connection, Delivery, OutboxEntry, Quarantined, Timestamp,
+};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::cell::RefCell;
@@ -51,6 +53,9 @@ mod table {
     pub const BATCHES: u8 = b'b';
     pub const DIGESTS: u8 = b'd';
     pub const SEEN: u8 = b's';
+    pub const QUARANTINE: u8 = b'x';
+    pub const COUNTERS: u8 = b'n';
+    pub const CHECKPOINTS: u8 = b'k';
 }
 
 fn key(table: u8, rest: impl AsRef<[u8]>) -> Vec<u8> {
@@ -294,6 +299,31 @@ impl Store {
             .get(key(table::SEEN, k))?
             .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
+
+    /// Every quarantined message, oldest first.
+    pub fn quarantined(&self) -> Result<Vec<Quarantined>, StoreError> {
+        self.scan("quarantined message", vec![table::QUARANTINE])
+            .collect()
+    }
+
+    /// A source's checkpoint (e.g. an IMAP mailbox's UIDVALIDITY and last UID).
+    pub fn checkpoint(&self, name: &str) -> Result<Option<(u32, u32)>, StoreError> {
+        Ok(self.data.get(key(table::CHECKPOINTS, name))?.and_then(|v| {
+            let a = u32::from_be_bytes(v.get(..4)?.try_into().ok()?);
+            let b = u32::from_be_bytes(v.get(4..8)?.try_into().ok()?);
+            Some((a, b))
+        }))
+    }
+
+    /// Sets a source's checkpoint (its own small transaction).
+    pub fn set_checkpoint(&self, name: &str, value: (u32, u32)) -> Result<(), StoreError> {
+        let mut v = value.0.to_be_bytes().to_vec();
+        v.extend_from_slice(&value.1.to_be_bytes());
+        self.transact(|tx| {
+            tx.put(key(table::CHECKPOINTS, name), v);
+            Ok(())
+        })
+    }
 }
 
 /// The view of the store inside one transaction: reads see the
@@ -417,5 +447,51 @@ impl Tx<'_> {
         Ok(self
             .raw(&key(table::SEEN, k))?
             .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// Adds one to the counter `k` and returns its new value.
+    pub fn bump(&self, k: &str) -> TxResult<u32> {
+        let ck = key(table::COUNTERS, k);
+        let n = self
+            .raw(&ck)?
+            .and_then(|v| {
+                v.get(..4)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u32::from_be_bytes)
+            })
+            .unwrap_or(0)
+            .saturating_add(1);
+        self.put(ck, n.to_be_bytes().to_vec());
+        Ok(n)
+    }
+
+    /// The counter `k` (0 if never bumped).
+    pub fn counter(&self, k: &str) -> TxResult<u32> {
+        Ok(self
+            .raw(&key(table::COUNTERS, k))?
+            .and_then(|v| {
+                v.get(..4)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u32::from_be_bytes)
+            })
+            .unwrap_or(0))
+    }
+
+    /// Keeps a message whose handling failed, with the error.
+    pub fn quarantine(&self, q: &Quarantined) -> TxResult<()> {
+        self.put(key(table::QUARANTINE, keys::id(q.id)), encode(q));
+        Ok(())
+    }
+
+    /// Takes a message out of quarantine.
+    pub fn release(&self, id: u64) -> TxResult<()> {
+        self.remove(key(table::QUARANTINE, keys::id(id)));
+        Ok(())
+    }
+
+    /// Removes an idempotency mark, so the input can be handled again.
+    pub fn forget(&self, k: &str) -> TxResult<()> {
+        self.remove(key(table::SEEN, k));
+        Ok(())
     }
 }

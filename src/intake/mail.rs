@@ -1,0 +1,438 @@
+//! Handling one incoming email, whatever door it came through: classify it
+//! (pure), then act in one store transaction with its idempotency key marked
+//! seen, so a message seen twice is handled once. Lists from authorised
+//! senders are imported; invite replies move their connection; bounces mark
+//! it bounced; automatic replies and anything else are recorded, never
+//! answered. The only answers are a "yes or no?" to an unclear reply and a
+//! refusal to an unauthorised sender, each at most once, within a daily
+//! per-sender budget (the loop guard).
+
+use crate::classify::{classify, Classification, ClassifyConfig, Intent};
+use crate::config::{Contractor, Settings};
+use crate::core::auth::authenticated;
+use crate::core::connection::{Event, Status};
+use crate::core::email::EmailAddr;
+use crate::core::token::Token;
+use crate::effects;
+use crate::import::{self, ImportError, Outcome, Submission};
+use crate::list::ListInput;
+use crate::model::{MessageKind, Origin, OutboxEntry, Quarantined, Timestamp};
+use crate::store::{Store, StoreError, Tx, TxResult};
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IntakeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Import(#[from] ImportError),
+    #[error("cannot draw random bytes: {0}")]
+    Random(String),
+}
+
+/// The addresses classification looks for.
+pub fn classify_config(settings: &Settings) -> ClassifyConfig {
+    ClassifyConfig {
+        domain: settings.mail.domain.clone(),
+        invites_local: settings.mail.invites_local.clone(),
+        bounces_local: settings.mail.bounces_local.clone(),
+        separator: settings.mail.separator,
+    }
+}
+
+/// The idempotency key of a message: its Message-ID and a digest of its
+/// bytes (a second copy with the same Message-ID and bytes is the same
+/// message; a different message reusing a Message-ID is not).
+pub fn envelope_key(raw: &[u8]) -> String {
+    let id = mail_parser::MessageParser::default()
+        .parse_headers(raw)
+        .and_then(|m| m.message_id().map(str::to_owned))
+        .unwrap_or_default();
+    let digest = blake3::hash(raw).to_hex();
+    format!("mail:{id}:{}", &digest[..32])
+}
+
+/// Handles `raw`; on an unexpected failure keeps it in quarantine instead.
+/// Either way, once this returns Ok the source may acknowledge the message.
+pub fn handle_or_quarantine(
+    store: &Store,
+    settings: &Settings,
+    raw: &[u8],
+    source: &str,
+    now: Timestamp,
+) -> Result<String, StoreError> {
+    let key = envelope_key(raw);
+    match handle(store, settings, raw, &key, now) {
+        Ok(summary) => Ok(summary),
+        Err(e) => {
+            let id = store.generate_id()?;
+            let error = e.to_string();
+            tracing::error!(%source, %key, quarantine = id, error = %error, "message quarantined");
+            store.transact(|tx| {
+                tx.quarantine(&Quarantined {
+                    id,
+                    source: source.to_owned(),
+                    key: key.clone(),
+                    error: error.clone(),
+                    at: now,
+                    raw: raw.to_vec(),
+                })?;
+                tx.mark_seen(&key, &format!("quarantined as {id}"))
+            })?;
+            Ok(format!("quarantined as {id}: {error}"))
+        }
+    }
+}
+
+/// Handles one message with idempotency key `key`. Returns what was done.
+pub fn handle(
+    store: &Store,
+    settings: &Settings,
+    raw: &[u8],
+    key: &str,
+    now: Timestamp,
+) -> Result<String, IntakeError> {
+    if let Some(prev) = store.seen(key)? {
+        return Ok(format!("already handled: {prev}"));
+    }
+    let class = classify(raw, &classify_config(settings));
+    let from = sender_of(&class).and_then(|f| EmailAddr::parse(f).ok());
+    let summary = match class {
+        Classification::ListSubmission { files, .. } => {
+            return lists(store, settings, raw, key, from, files, now);
+        }
+        Classification::InviteReply { token, intent, .. } => {
+            reply(store, settings, key, from, token, intent, now)?
+        }
+        Classification::Bounce {
+            token,
+            permanent,
+            recipients,
+            status,
+        } => bounce(
+            store,
+            settings,
+            key,
+            token,
+            permanent,
+            &recipients,
+            status.as_deref(),
+            now,
+        )?,
+        Classification::AutoReply { reason, .. } => {
+            format!("automatic reply ({reason}): recorded, not answered")
+        }
+        Classification::Command { .. } => {
+            "a message without a list or a token: recorded".to_owned()
+        }
+        Classification::Other { .. } => "not a list, reply or bounce: recorded".to_owned(),
+    };
+    store.transact(|tx| {
+        if tx.seen(key)?.is_none() {
+            tx.mark_seen(key, &summary)?;
+        }
+        Ok(())
+    })?;
+    Ok(summary)
+}
+
+fn sender_of(c: &Classification) -> Option<&str> {
+    match c {
+        Classification::ListSubmission { from, .. }
+        | Classification::InviteReply { from, .. }
+        | Classification::AutoReply { from, .. }
+        | Classification::Command { from, .. }
+        | Classification::Other { from, .. } => from.as_deref(),
+        Classification::Bounce { .. } => None,
+    }
+}
+
+/// Whether one more automatic answer to `sender` fits today's budget
+/// (and counts it).
+fn answer_allowed(
+    tx: &Tx<'_>,
+    settings: &Settings,
+    sender: &EmailAddr,
+    now: Timestamp,
+) -> TxResult<bool> {
+    let n = tx.bump(&format!("answers:{sender}:{}", now.div_euclid(86_400)))?;
+    Ok(n <= settings.mail.max_answers_per_sender_per_day)
+}
+
+fn authentication_results(raw: &[u8]) -> Vec<String> {
+    mail_parser::MessageParser::default()
+        .parse_headers(raw)
+        .map(|m| {
+            m.header_values("Authentication-Results")
+                .filter_map(|v| v.as_text().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Why `from` may not act for anyone, or the contractor it acts for.
+fn authorise<'a>(
+    settings: &'a Settings,
+    raw: &[u8],
+    from: &EmailAddr,
+) -> Result<&'a Contractor, String> {
+    let Some(gc) = settings.contractors.values().find(|c| c.authorises(from)) else {
+        return Err(format!(
+            "{from} is not an authorised sender of any contractor"
+        ));
+    };
+    if gc.require_authentication {
+        let trusted = settings.mail.trusted_authserv_id.as_deref().unwrap_or("");
+        if !authenticated(&authentication_results(raw), trusted, from.domain()) {
+            return Err(format!(
+                "the message from {from} carries no DMARC or aligned DKIM pass from {trusted}"
+            ));
+        }
+    }
+    Ok(gc)
+}
+
+fn lists(
+    store: &Store,
+    settings: &Settings,
+    raw: &[u8],
+    key: &str,
+    from: Option<EmailAddr>,
+    files: Vec<crate::classify::Attachment>,
+    now: Timestamp,
+) -> Result<String, IntakeError> {
+    let Some(from) = from else {
+        let s = "a list without a sender address: ignored".to_owned();
+        store.transact(|tx| tx.mark_seen(key, &s))?;
+        return Ok(s);
+    };
+    let gc = match authorise(settings, raw, &from) {
+        Ok(gc) => gc,
+        Err(why) => {
+            tracing::warn!(%from, reason = %why, "list refused");
+            let summary = format!("refused: {why}");
+            store.transact(|tx| {
+                let day = now.div_euclid(86_400);
+                let first_today = tx.bump(&format!("refused:{from}:{day}"))? == 1;
+                if first_today && answer_allowed(tx, settings, &from, now)? {
+                    tx.enqueue(OutboxEntry {
+                        detail: "Your message was not processed: this address may not send lists for a contractor. \
+                                 If you believe it should, ask the contractor to add it to its authorised senders."
+                            .to_owned(),
+                        ..OutboxEntry::new(MessageKind::SenderRefused, "", from.clone(), None, now)
+                    })?;
+                }
+                tx.mark_seen(key, &summary)
+            })?;
+            return Ok(summary);
+        }
+    };
+    let mut batches = Vec::new();
+    for (i, file) in files.into_iter().enumerate() {
+        let sub_key = format!("{key}:{i}");
+        if store.seen(&sub_key)?.is_some() {
+            continue;
+        }
+        let input = ListInput::Bytes {
+            name: file.name.clone(),
+            data: Arc::from(file.data),
+        };
+        let digest = import::digest(&input).map_err(ImportError::Spool)?;
+        let sub = Submission {
+            contractor: gc.id.clone(),
+            input,
+            source: format!("email:{}", file.name),
+            digest,
+            key: Some(sub_key),
+            allow_repeat: true,
+            report_to: Some(from.clone()),
+        };
+        let outcome = import::import(store, settings, &sub, now)?;
+        let what = match &outcome {
+            Outcome::Imported { .. } => "imported",
+            Outcome::Rejected { .. } => "rejected",
+            Outcome::Duplicate { .. } => "duplicate",
+        };
+        batches.push(format!(
+            "{} {what} as batch {}",
+            file.name,
+            outcome.batch().id
+        ));
+    }
+    let summary = format!("lists from {from} for {}: {}", gc.id, batches.join(", "));
+    store.transact(|tx| tx.mark_seen(key, &summary))?;
+    Ok(summary)
+}
+
+fn reply(
+    store: &Store,
+    settings: &Settings,
+    key: &str,
+    from: Option<EmailAddr>,
+    token: Option<String>,
+    intent: Intent,
+    now: Timestamp,
+) -> Result<String, IntakeError> {
+    let Some(token) = token.and_then(|t| Token::parse(&t).ok()) else {
+        return Ok("a reply without a valid token: recorded".to_owned());
+    };
+    let Some(conn) = store.connection_by_token(&token)? else {
+        return Ok(format!(
+            "a reply naming unknown token {}: recorded",
+            token.short_ref()
+        ));
+    };
+    if conn.token != token {
+        return Ok(format!(
+            "a reply to a replaced invite ({}): recorded",
+            conn.email
+        ));
+    }
+    let Some(gc) = settings.contractor(&conn.contractor) else {
+        return Ok(format!(
+            "a reply for unknown contractor {}: recorded",
+            conn.contractor
+        ));
+    };
+    let fresh = effects::new_token().map_err(|e| IntakeError::Random(e.to_string()))?;
+    let event = match intent {
+        Intent::Accept => Event::ReplyAccepted,
+        Intent::Decline => Event::ReplyDeclined,
+        Intent::Unclear => {
+            let summary = store.transact(|tx| {
+                let asked = tx.bump(&format!("asked:{token}"))? > 1;
+                let to = from.clone().unwrap_or_else(|| conn.email.clone());
+                let s = if conn.status() != Status::Pending {
+                    format!(
+                        "an unclear reply from {to} about {} ({}): recorded",
+                        conn.email,
+                        conn.status()
+                    )
+                } else if asked || !answer_allowed(tx, settings, &to, now)? {
+                    format!(
+                        "an unclear reply from {to} about {}: already asked once, recorded",
+                        conn.email
+                    )
+                } else {
+                    effects::enqueue(
+                        tx,
+                        &conn,
+                        MessageKind::AskYesNo,
+                        to.clone(),
+                        Some(token.clone()),
+                        String::new(),
+                        now,
+                    )?;
+                    format!(
+                        "an unclear reply from {to} about {}: asked yes or no",
+                        conn.email
+                    )
+                };
+                tx.mark_seen(key, &s)?;
+                Ok(s)
+            })?;
+            return Ok(summary);
+        }
+    };
+    let origin = Origin::Email(key.to_owned());
+    let summary = store.transact(|tx| {
+        let Some(mut cur) = tx.connection(&conn.contractor, &conn.email)? else {
+            return Ok("the connection vanished: recorded".to_owned());
+        };
+        if cur.token != token {
+            return Ok(format!(
+                "a reply to a replaced invite ({}): recorded",
+                cur.email
+            ));
+        }
+        let s = match effects::apply(tx, gc, &mut cur, event, origin.clone(), now, &fresh, "")? {
+            Ok(t) => format!(
+                "{} {} for {}: now {}",
+                cur.email,
+                if event == Event::ReplyAccepted {
+                    "accepted"
+                } else {
+                    "declined"
+                },
+                gc.id,
+                t.to.status
+            ),
+            Err(keep) => format!(
+                "a reply about {} changes nothing ({keep}): recorded",
+                cur.email
+            ),
+        };
+        tx.mark_seen(key, &s)?;
+        Ok(s)
+    })?;
+    Ok(summary)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn bounce(
+    store: &Store,
+    settings: &Settings,
+    key: &str,
+    token: Option<String>,
+    permanent: bool,
+    recipients: &[String],
+    status: Option<&str>,
+    now: Timestamp,
+) -> Result<String, IntakeError> {
+    let status = status.unwrap_or("?");
+    if !permanent {
+        return Ok(format!(
+            "a delay warning ({status}) for {}: recorded",
+            recipients.join(", ")
+        ));
+    }
+    let Some(token) = token.and_then(|t| Token::parse(&t).ok()) else {
+        return Ok(format!(
+            "a bounce ({status}) for {} naming no invite: recorded",
+            recipients.join(", ")
+        ));
+    };
+    let Some(conn) = store.connection_by_token(&token)? else {
+        return Ok(format!(
+            "a bounce naming unknown token {}: recorded",
+            token.short_ref()
+        ));
+    };
+    let Some(gc) = settings.contractor(&conn.contractor) else {
+        return Ok(format!(
+            "a bounce for unknown contractor {}: recorded",
+            conn.contractor
+        ));
+    };
+    let fresh = effects::new_token().map_err(|e| IntakeError::Random(e.to_string()))?;
+    let summary = store.transact(|tx| {
+        let Some(mut cur) = tx.connection(&conn.contractor, &conn.email)? else {
+            return Ok("the connection vanished: recorded".to_owned());
+        };
+        if cur.token != token {
+            return Ok(format!(
+                "a bounce of a replaced invite ({}): recorded",
+                cur.email
+            ));
+        }
+        let s = match effects::apply(
+            tx,
+            gc,
+            &mut cur,
+            Event::Bounced,
+            Origin::Email(key.to_owned()),
+            now,
+            &fresh,
+            "",
+        )? {
+            Ok(_) => format!("{} bounced ({status}): contractor told", cur.email),
+            Err(keep) => format!(
+                "a bounce about {} changes nothing ({keep}): recorded",
+                cur.email
+            ),
+        };
+        tx.mark_seen(key, &s)?;
+        Ok(s)
+    })?;
+    Ok(summary)
+}
