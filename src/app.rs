@@ -108,6 +108,15 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let tracker = TaskTracker::new();
     let wake = Arc::new(Notify::new());
     tracker.spawn(sender.run(wake.clone(), cancel.clone()));
+    for mailbox in settings.intake.imap.clone() {
+        let (s, st, w, c) = (
+            store.clone(),
+            settings.clone(),
+            wake.clone(),
+            cancel.clone(),
+        );
+        tracker.spawn_blocking(move || intake::imap::run(s, st, mailbox, w, c));
+    }
     if settings.intake.maildir {
         tracker.spawn(intake::maildir::run(
             store.clone(),

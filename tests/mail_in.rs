@@ -44,24 +44,41 @@ fn handled(home: &Home, n: usize) {
 }
 
 fn sent(home: &Home) -> Vec<String> {
-    files(&home.var("sent"), ".eml").iter().map(|p| std::fs::read_to_string(p).unwrap()).collect()
+    files(&home.var("sent"), ".eml")
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect()
 }
 
 fn sent_to(home: &Home, who: &str) -> Vec<String> {
-    sent(home).into_iter().filter(|m| header(m, "To").is_some_and(|t| t.contains(who))).collect()
+    sent(home)
+        .into_iter()
+        .filter(|m| header(m, "To").is_some_and(|t| t.contains(who)))
+        .collect()
 }
 
 fn token_for(home: &Home, who: &str) -> String {
     let invite = wait_for(20, &format!("invite to {who}"), || {
-        sent_to(home, who).into_iter().find(|m| header(m, "Message-ID").is_some_and(|i| i.starts_with("<invite.")))
+        sent_to(home, who)
+            .into_iter()
+            .find(|m| header(m, "Message-ID").is_some_and(|i| i.starts_with("<invite.")))
     });
     let id = header(&invite, "Message-ID").unwrap();
-    id.trim_start_matches("<invite.").split('@').next().unwrap().to_owned()
+    id.trim_start_matches("<invite.")
+        .split('@')
+        .next()
+        .unwrap()
+        .to_owned()
 }
 
 fn status(home: &Home, email: &str) -> String {
     let v = home.json(&["list", "--contractor", "demo", "--format", "json"]);
-    v.as_array().unwrap().iter().find(|c| c["email"] == email).map(|c| c["status"].as_str().unwrap().to_owned()).unwrap_or_default()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["email"] == email)
+        .map(|c| c["status"].as_str().unwrap().to_owned())
+        .unwrap_or_default()
 }
 
 const CSV: &str = "Subcontractor Name,Contact Name,Subcontractor Email Address\r\nSparky Electric,Dana,dana@subs.test\r\nPipe Bros,Pat,pat@subs.test\r\nRoof Co,Rita,rita@subs.test";
@@ -76,29 +93,91 @@ fn a_list_by_email_then_replies_accept_decline_and_unclear() {
     let pat = token_for(&home, "pat@subs.test");
     let rita = token_for(&home, "rita@subs.test");
     // The green report went to the sender (also the notify address here).
-    wait_for(20, "report to gc1", || sent_to(&home, "gc1@example.test").into_iter().find(|m| header(m, "Subject").is_some_and(|s| s.starts_with("List imported"))));
+    wait_for(20, "report to gc1", || {
+        sent_to(&home, "gc1@example.test")
+            .into_iter()
+            .find(|m| header(m, "Subject").is_some_and(|s| s.starts_with("List imported")))
+    });
 
     // Dana clicks the mailto "yes" link: an empty body to invites+<token>-yes@.
-    deliver(&home, "2.m", &eml("r1", "dana@subs.test", &format!("invites+{dana}-yes@example.test"), "yes", "", ""));
+    deliver(
+        &home,
+        "2.m",
+        &eml(
+            "r1",
+            "dana@subs.test",
+            &format!("invites+{dana}-yes@example.test"),
+            "yes",
+            "",
+            "",
+        ),
+    );
     // Pat answers "no thanks" in words, with In-Reply-To only.
     deliver(&home, "3.m", &eml("r2", "pat@subs.test", "invites@example.test", "Re: invite", &format!("In-Reply-To: <invite.{pat}@example.test>\r\n"), "No thanks, we are not interested.\r\n\r\nOn Thu, Dec 3, 2026 at 10:00 AM Demo Builders wrote:\r\n> Please confirm"));
     // Rita writes something unclear, twice.
-    deliver(&home, "4.m", &eml("r3", "rita@subs.test", &format!("invites+{rita}@example.test"), "Re: invite", "", "Who are you?"));
+    deliver(
+        &home,
+        "4.m",
+        &eml(
+            "r3",
+            "rita@subs.test",
+            &format!("invites+{rita}@example.test"),
+            "Re: invite",
+            "",
+            "Who are you?",
+        ),
+    );
     handled(&home, 4);
-    deliver(&home, "5.m", &eml("r4", "rita@subs.test", &format!("invites+{rita}@example.test"), "Re: invite", "", "Call me maybe"));
+    deliver(
+        &home,
+        "5.m",
+        &eml(
+            "r4",
+            "rita@subs.test",
+            &format!("invites+{rita}@example.test"),
+            "Re: invite",
+            "",
+            "Call me maybe",
+        ),
+    );
     handled(&home, 5);
     // Notices and acknowledgements are sent.
-    wait_for(20, "ack to dana", || sent_to(&home, "dana@subs.test").into_iter().find(|m| header(m, "Auto-Submitted").is_some_and(|a| a.starts_with("auto-replied"))));
-    wait_for(20, "ask rita once", || (sent_to(&home, "rita@subs.test").iter().filter(|m| header(m, "Subject").is_some_and(|s| s.contains("yes or no"))).count() == 1).then_some(()));
+    wait_for(20, "ack to dana", || {
+        sent_to(&home, "dana@subs.test")
+            .into_iter()
+            .find(|m| header(m, "Auto-Submitted").is_some_and(|a| a.starts_with("auto-replied")))
+    });
+    wait_for(20, "ask rita once", || {
+        (sent_to(&home, "rita@subs.test")
+            .iter()
+            .filter(|m| header(m, "Subject").is_some_and(|s| s.contains("yes or no")))
+            .count()
+            == 1)
+            .then_some(())
+    });
     d.stop();
     assert_eq!(status(&home, "dana@subs.test"), "active");
     assert_eq!(status(&home, "pat@subs.test"), "declined");
     assert_eq!(status(&home, "rita@subs.test"), "pending");
-    let asks = sent_to(&home, "rita@subs.test").iter().filter(|m| header(m, "Subject").is_some_and(|s| s.contains("yes or no"))).count();
+    let asks = sent_to(&home, "rita@subs.test")
+        .iter()
+        .filter(|m| header(m, "Subject").is_some_and(|s| s.contains("yes or no")))
+        .count();
     assert_eq!(asks, 1, "an unclear reply is asked about at most once");
-    let notices: Vec<String> = sent_to(&home, "gc1@example.test").iter().filter_map(|m| header(m, "Subject")).collect();
-    assert!(notices.iter().any(|s| s.contains("active") || s.contains("accepted")), "{notices:?}");
-    assert!(notices.iter().any(|s| s.contains("declined")), "{notices:?}");
+    let notices: Vec<String> = sent_to(&home, "gc1@example.test")
+        .iter()
+        .filter_map(|m| header(m, "Subject"))
+        .collect();
+    assert!(
+        notices
+            .iter()
+            .any(|s| s.contains("active") || s.contains("accepted")),
+        "{notices:?}"
+    );
+    assert!(
+        notices.iter().any(|s| s.contains("declined")),
+        "{notices:?}"
+    );
 }
 
 #[test]
@@ -108,13 +187,29 @@ fn an_unauthorised_sender_imports_nothing_and_is_refused_once_a_day() {
     deliver(&home, "1.m", &list_mail("l1", "mallory@evil.test", CSV));
     deliver(&home, "2.m", &list_mail("l2", "mallory@evil.test", CSV));
     // Spoofing an authorised address's name does not help; only the address counts.
-    deliver(&home, "3.m", &list_mail("l3", "gc1@example.test.evil.test", CSV));
+    deliver(
+        &home,
+        "3.m",
+        &list_mail("l3", "gc1@example.test.evil.test", CSV),
+    );
     handled(&home, 3);
-    wait_for(20, "a refusal", || (!sent_to(&home, "mallory@evil.test").is_empty()).then_some(()));
+    wait_for(20, "a refusal", || {
+        (!sent_to(&home, "mallory@evil.test").is_empty()).then_some(())
+    });
     d.stop();
-    assert!(home.json(&["list", "--contractor", "demo", "--format", "json"]).as_array().unwrap().is_empty());
-    assert_eq!(sent_to(&home, "mallory@evil.test").len(), 1, "at most one refusal per sender per day");
-    assert!(sent(&home).iter().all(|m| !header(m, "Message-ID").unwrap().starts_with("<invite.")));
+    assert!(home
+        .json(&["list", "--contractor", "demo", "--format", "json"])
+        .as_array()
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        sent_to(&home, "mallory@evil.test").len(),
+        1,
+        "at most one refusal per sender per day"
+    );
+    assert!(sent(&home)
+        .iter()
+        .all(|m| !header(m, "Message-ID").unwrap().starts_with("<invite.")));
 }
 
 #[test]
@@ -126,7 +221,18 @@ fn automatic_replies_bounces_and_duplicates() {
     let dana = token_for(&home, "dana@subs.test");
     let rita = token_for(&home, "rita@subs.test");
     // An out-of-office reply to Dana's invite: recorded, never consent, never answered.
-    deliver(&home, "2.m", &eml("ooo", "dana@subs.test", &format!("bounces+{dana}@example.test"), "Automatic reply: invite", "Auto-Submitted: auto-replied\r\nX-Autoreply: yes\r\n", "yes I am out of office until Monday"));
+    deliver(
+        &home,
+        "2.m",
+        &eml(
+            "ooo",
+            "dana@subs.test",
+            &format!("bounces+{dana}@example.test"),
+            "Automatic reply: invite",
+            "Auto-Submitted: auto-replied\r\nX-Autoreply: yes\r\n",
+            "yes I am out of office until Monday",
+        ),
+    );
     // A real DSN for Rita's invite, to its VERP address.
     let dsn = format!(
         "Return-Path: <>\r\nMessage-ID: <dsn1@mx.test>\r\nFrom: MAILER-DAEMON@mx.test (Mail Delivery System)\r\nTo: bounces+{rita}@example.test\r\n\
@@ -140,13 +246,24 @@ fn automatic_replies_bounces_and_duplicates() {
     // The same DSN delivered twice (a second copy): handled once.
     deliver(&home, "4.m", &dsn);
     handled(&home, 4);
-    wait_for(20, "bounce notice", || sent_to(&home, "gc1@example.test").into_iter().find(|m| header(m, "Subject").is_some_and(|s| s.contains("bounced"))));
+    wait_for(20, "bounce notice", || {
+        sent_to(&home, "gc1@example.test")
+            .into_iter()
+            .find(|m| header(m, "Subject").is_some_and(|s| s.contains("bounced")))
+    });
     d.stop();
-    assert_eq!(status(&home, "dana@subs.test"), "pending", "an auto-reply is never consent");
+    assert_eq!(
+        status(&home, "dana@subs.test"),
+        "pending",
+        "an auto-reply is never consent"
+    );
     assert_eq!(status(&home, "rita@subs.test"), "bounced");
     // Dana got only her invite: nothing answered the auto-reply.
     assert_eq!(sent_to(&home, "dana@subs.test").len(), 1);
-    let notices = sent_to(&home, "gc1@example.test").iter().filter(|m| header(m, "Subject").is_some_and(|s| s.contains("bounced"))).count();
+    let notices = sent_to(&home, "gc1@example.test")
+        .iter()
+        .filter(|m| header(m, "Subject").is_some_and(|s| s.contains("bounced")))
+        .count();
     assert_eq!(notices, 1, "the duplicate DSN changed nothing more");
 }
 
@@ -154,7 +271,18 @@ fn automatic_replies_bounces_and_duplicates() {
 fn inspect_prints_the_classification() {
     let home = Home::new();
     let p = home.path().join("m.eml");
-    std::fs::write(&p, eml("x", "dana@subs.test", "invites+abcdefghijklmnopqrstuvwxyz-no@example.test", "Re", "", "")).unwrap();
+    std::fs::write(
+        &p,
+        eml(
+            "x",
+            "dana@subs.test",
+            "invites+abcdefghijklmnopqrstuvwxyz-no@example.test",
+            "Re",
+            "",
+            "",
+        ),
+    )
+    .unwrap();
     let v = home.json(&["inspect", p.to_str().unwrap(), "--json"]);
     assert_eq!(v["kind"], "invite_reply");
     assert_eq!(v["intent"], "decline");

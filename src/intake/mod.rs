@@ -3,5 +3,6 @@
 //! commits. `mail` is the one place an email is understood and acted on.
 
 pub mod dropdir;
+pub mod imap;
 pub mod mail;
 pub mod maildir;

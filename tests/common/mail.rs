@@ -71,3 +71,33 @@ pub fn fetch(imap_port: u16, user: &str, needle: &str) -> Vec<String> {
     let _ = session.logout();
     out
 }
+
+/// Sends `raw` over plain SMTP to 127.0.0.1:`port` (as a mail client would).
+pub fn smtp_send(port: u16, from: &str, to: &str, raw: &str) {
+    use std::io::{BufRead, BufReader, Write};
+    let stream = TcpStream::connect(("127.0.0.1", port)).expect("SMTP connect");
+    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+    let mut w = stream;
+    let mut expect = |code: &str, reader: &mut BufReader<TcpStream>| loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("SMTP read");
+        assert!(line.starts_with(code), "expected {code}, got {line}");
+        if line.as_bytes().get(3) != Some(&b'-') {
+            break;
+        }
+    };
+    expect("220", &mut reader);
+    for (cmd, code) in [
+        ("EHLO client.test".to_owned(), "250"),
+        (format!("MAIL FROM:<{from}>"), "250"),
+        (format!("RCPT TO:<{to}>"), "250"),
+        ("DATA".to_owned(), "354"),
+    ] {
+        write!(w, "{cmd}\r\n").expect("SMTP write");
+        expect(code, &mut reader);
+    }
+    let body = raw.replace("\r\n.", "\r\n..");
+    write!(w, "{body}\r\n.\r\n").expect("SMTP write");
+    expect("250", &mut reader);
+    write!(w, "QUIT\r\n").expect("SMTP write");
+}

@@ -1,0 +1,213 @@
+//! Email in, end to end on the real Postfix + Dovecot: a contractor emails a
+//! list to the intake mailbox, invites arrive in the subcontractors'
+//! mailboxes, a subcontractor answers "yes" by email, an undeliverable
+//! address bounces for real, a real Sieve vacation autoresponder answers an
+//! invite (no consent, no answer, no loop), and an unauthorised sender's list
+//! imports nothing. The daemon reads three IMAP mailboxes (intake, replies,
+//! bounces), each its own stack user, so this test shares no mailbox.
+
+mod common;
+use common::mail::{fetch, smtp_send, stack, tag};
+use common::*;
+use std::process::Command;
+
+fn config(s: &common::mail::Stack, t: &str) -> String {
+    let mailbox = |user: &str| {
+        format!(
+            "[[intake.imap]]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nusername = \"{user}@example.test\"\n\
+             password-env = \"MAILSTACK_PASSWORD\"\nidle-secs = 2\n\n",
+            s.imap_port
+        )
+    };
+    format!(
+        r#"
+[paths]
+state-dir = "var"
+
+[mail]
+domain = "example.test"
+invites-local = "sub16"
+bounces-local = "sub17"
+
+[transport]
+kind = "smtp"
+host = "127.0.0.1"
+port = {smtp}
+tls = "none"
+
+[outbox]
+retry-base-secs = 1
+
+[intake]
+maildir = false
+
+{a}{b}{c}
+[contractors.demo]
+name = "Demo Builders"
+notify = "gc2+{t}@example.test"
+senders = ["gc2@example.test"]
+"#,
+        smtp = s.smtp_port,
+        a = mailbox("sub15"),
+        b = mailbox("sub16"),
+        c = mailbox("sub17"),
+    )
+}
+
+fn vacation(user: &str, on: bool) {
+    let mut c = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/mailstack"));
+    c.arg("vacation").arg(user);
+    if !on {
+        c.arg("off");
+    }
+    assert!(c.status().expect("scripts/mailstack vacation").success());
+}
+
+fn list_mail(t: &str, from: &str) -> String {
+    format!(
+        "From: Gina <{from}>\r\nTo: sub15@example.test\r\nSubject: subs {t}\r\nMessage-ID: <list.{t}.{from}@client.test>\r\n\
+         Date: Thu, 03 Dec 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+         --b\r\nContent-Type: text/plain\r\n\r\nOur list.\r\n--b\r\nContent-Type: text/csv; name=\"subs.csv\"\r\n\
+         Content-Disposition: attachment; filename=\"subs.csv\"\r\n\r\n\
+         Subcontractor Name,Subcontractor Email Address\r\nYes Co,sub18+{t}@example.test\r\nAway Co,sub19+{t}@example.test\r\n\
+         Gone Co,nobox+{t}@example.test\r\n--b--\r\n"
+    )
+}
+
+#[test]
+fn list_by_email_invites_reply_bounce_vacation_and_spoof() {
+    let s = stack();
+    let t = tag("e2e");
+    vacation("sub19", true);
+    let home = Home::with_config(&config(&s, &t));
+    let mut d = home.daemon();
+
+    smtp_send(
+        s.smtp_port,
+        "gc2@example.test",
+        "sub15@example.test",
+        &list_mail(&t, "gc2@example.test"),
+    );
+    smtp_send(
+        s.smtp_port,
+        "sub20@example.test",
+        "sub15@example.test",
+        &list_mail(&format!("{t}spoof"), "sub20@example.test"),
+    );
+
+    // The invite arrives; its Reply-To is the replies mailbox plus the token.
+    let invite = wait_for(90, "invite to sub18", || {
+        fetch(s.imap_port, "sub18", &t).into_iter().next()
+    });
+    let reply_to = header(&invite, "Reply-To").unwrap();
+    let token = reply_to
+        .trim_matches(|c| c == '<' || c == '>')
+        .trim_start_matches("sub16+")
+        .split('@')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(token.len(), 26, "{reply_to}");
+    // sub18 answers yes, as a mail client would.
+    let answer = format!(
+        "From: sub18@example.test\r\nTo: {reply_to}\r\nSubject: Re: invite\r\nMessage-ID: <ans.{t}@client.test>\r\n\
+         In-Reply-To: <invite.{token}@example.test>\r\nDate: Thu, 03 Dec 2026 11:00:00 +0000\r\n\r\nYes, we accept.\r\n\r\n> Demo Builders would like to connect\r\n"
+    );
+    smtp_send(
+        s.smtp_port,
+        "sub18@example.test",
+        &format!("sub16+{token}@example.test"),
+        &answer,
+    );
+
+    // The contractor is told of the acceptance and of the bounce.
+    wait_for(90, "acceptance notice", || {
+        fetch(s.imap_port, "gc2", &t).into_iter().find(|m| {
+            header(m, "Subject").is_some_and(|s| s.contains("active") || s.contains("accepted"))
+        })
+    });
+    wait_for(90, "bounce notice", || {
+        fetch(s.imap_port, "gc2", &t)
+            .into_iter()
+            .find(|m| header(m, "Subject").is_some_and(|s| s.contains("bounced")))
+    });
+    // A real Sieve vacation responder stays silent for our invites (they
+    // carry Auto-Submitted, RFC 3834). Make it answer: a copy of the invite
+    // without that header, from the invite's VERP envelope sender, so the
+    // vacation reply comes back to our bounce mailbox as it would from a
+    // less careful autoresponder.
+    let away = wait_for(90, "invite to sub19", || {
+        fetch(s.imap_port, "sub19", &t).into_iter().next()
+    });
+    let away_token = header(&away, "Reply-To")
+        .unwrap()
+        .trim_matches(|c| c == '<' || c == '>')
+        .trim_start_matches("sub16+")
+        .split('@')
+        .next()
+        .unwrap()
+        .to_owned();
+    let copy = format!(
+        "From: Demo Builders <sub16@example.test>\r\nTo: sub19+{t}@example.test\r\nSubject: Demo Builders invites Away Co\r\n\
+         Message-ID: <copy.{t}@client.test>\r\nDate: Thu, 03 Dec 2026 11:00:00 +0000\r\n\r\nPlease confirm.\r\n"
+    );
+    smtp_send(
+        s.smtp_port,
+        &format!("sub17+{away_token}@example.test"),
+        &format!("sub19+{t}@example.test"),
+        &copy,
+    );
+    wait_for(90, "vacation reply handled", || {
+        d.log_text().contains("automatic reply").then_some(())
+    });
+    // The refusal reached the unauthorised sender.
+    wait_for(90, "refusal", || {
+        fetch(s.imap_port, "sub20", &format!("{t}spoof"))
+            .into_iter()
+            .next()
+            .or_else(|| {
+                fetch(s.imap_port, "sub20", "not processed")
+                    .into_iter()
+                    .next()
+            })
+    });
+    d.stop();
+    vacation("sub19", false);
+
+    let list = home.json(&["list", "--contractor", "demo", "--format", "json"]);
+    let status = |e: String| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["email"] == e.as_str())
+            .map(|c| c["status"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(
+        status(format!("sub18+{t}@example.test")).as_deref(),
+        Some("active")
+    );
+    assert_eq!(
+        status(format!("sub19+{t}@example.test")).as_deref(),
+        Some("pending"),
+        "a vacation reply is not consent"
+    );
+    assert_eq!(
+        status(format!("nobox+{t}@example.test")).as_deref(),
+        Some("bounced")
+    );
+    assert_eq!(
+        list.as_array().unwrap().len(),
+        3,
+        "the spoofed list imported nothing"
+    );
+    // Nothing was sent to the autoresponder beyond its invite (and the copy
+    // this test sent): subinvite never answers an automatic message.
+    let to_sub19 = fetch(s.imap_port, "sub19", &t);
+    assert_eq!(
+        to_sub19.len(),
+        2,
+        "sub19 got only its invite and the test's copy"
+    );
+    // The handled messages left the intake INBOX.
+    assert!(fetch(s.imap_port, "sub15", &t).is_empty());
+}
