@@ -130,8 +130,17 @@ pub fn import(
     }
 
     let opts = settings.list_options(contractor);
-    let list = ListFile::open(sub.input.clone(), &opts)?;
-    let report = list.check()?;
+    let opened = ListFile::open(sub.input.clone(), &opts).and_then(|l| {
+        let r = l.check()?;
+        Ok((l, r))
+    });
+    // A source (drop folder, email) answers an unreadable file with the red
+    // report; the CLI reports it itself.
+    let (list, report) = match opened {
+        Ok((l, r)) => (Some(l), r),
+        Err(e) if sub.key.is_some() => (None, Report::unreadable(&e.to_string())),
+        Err(e) => return Err(e.into()),
+    };
     let id = store.generate_id()?;
     let mut batch = Batch {
         id,
@@ -153,7 +162,10 @@ pub fn import(
         batch.finished_at = Some(now);
         batch.counts.rows = report.rows as u64;
         batch.report = Some(serde_json::to_string(&report).unwrap_or_default());
-        batch.fix_rows = list.rows_to_fix(&report)?;
+        batch.fix_rows = match &list {
+            Some(l) => l.rows_to_fix(&report)?,
+            None => None,
+        };
         store.transact(|tx| {
             tx.put_batch(&batch)?;
             queue_report(tx, contractor, &batch, now)?;
@@ -165,6 +177,9 @@ pub fn import(
         return Ok(Outcome::Rejected { batch, report });
     }
 
+    let Some(list) = list else {
+        return Err(StoreError::Aborted("a valid report without a list".into()).into());
+    };
     // What was assumed (format, encoding, mapping), for the confirmation.
     batch.report = Some(serde_json::to_string(&report).unwrap_or_default());
     if report.rows as usize > settings.rows_per_transaction {

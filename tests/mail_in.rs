@@ -292,3 +292,71 @@ fn inspect_prints_the_classification() {
     assert_eq!(v["kind"], "list_submission");
     assert_eq!(v["attachments"][0], "subs.csv");
 }
+
+#[test]
+fn an_unreadable_attachment_gets_the_red_email_not_quarantine() {
+    let home = Home::new();
+    let mut d = home.daemon();
+    // A zip that is not a workbook, named .xlsx.
+    let junk = "PK\u{3}\u{4}this is not a workbook";
+    let raw = list_mail("bad", "gc1@example.test", junk).replace("subs.csv", "subs.xlsx");
+    deliver(&home, "1.m", &raw);
+    handled(&home, 1);
+    let red = wait_for(20, "red email", || {
+        sent_to(&home, "gc1@example.test")
+            .into_iter()
+            .find(|m| header(m, "Subject").is_some_and(|s| s.contains("not imported")))
+    });
+    d.stop();
+    assert!(
+        bodies(&red).contains("cannot be read") || bodies(&red).contains("not a table"),
+        "{}",
+        bodies(&red)
+    );
+    let q = home.json(&["quarantine", "list", "--format", "json"]);
+    assert!(q.as_array().unwrap().is_empty(), "{q}");
+}
+
+#[test]
+fn quarantined_messages_are_listed_and_handled_again_on_retry() {
+    let home = Home::new();
+    home.ok(&["check-config"]);
+    // Put a message in quarantine as the daemon does when handling fails.
+    {
+        let settings =
+            subinvite::config::Settings::from_file(&home.path().join("subinvite.toml")).unwrap();
+        let store = subinvite::store::Store::open(&settings.paths.store, 8).unwrap();
+        let raw = list_mail("q1", "gc1@example.test", CSV);
+        store
+            .transact(|tx| {
+                tx.quarantine(&subinvite::model::Quarantined {
+                    id: 7,
+                    source: "test".into(),
+                    key: subinvite::intake::mail::envelope_key(raw.as_bytes()),
+                    error: "disk full".into(),
+                    at: 0,
+                    raw: raw.into_bytes(),
+                })
+            })
+            .unwrap();
+        store.flush().unwrap();
+    }
+    let q = home.json(&["quarantine", "list", "--format", "json"]);
+    assert_eq!(q[0]["id"], 7);
+    assert_eq!(q[0]["error"], "disk full");
+    home.expect(&["quarantine", "retry", "99"], 1);
+    let out = home.ok(&["quarantine", "retry", "7"]);
+    assert!(out.contains("imported"), "{out}");
+    assert!(home
+        .json(&["quarantine", "list", "--format", "json"])
+        .as_array()
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        home.json(&["list", "--contractor", "demo", "--format", "json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+}

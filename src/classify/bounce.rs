@@ -198,11 +198,7 @@ fn recipients(text: &str) -> Vec<Recipient> {
                     cur = Recipient::default();
                 }
             }
-            "final-recipient" => {
-                if cur.address.is_none() {
-                    cur.address = address_field(&v);
-                }
-            }
+            "final-recipient" if cur.address.is_none() => cur.address = address_field(&v),
             "original-recipient" => original = address_field(&v),
             "action" => cur.action = v.to_ascii_lowercase(),
             "status" => {

@@ -5,6 +5,7 @@
 //! are unclear, and so is a question or a "maybe". Never guesses from
 //! anything but the words.
 
+use super::mime::cap_at;
 use super::Intent;
 
 /// Single words that accept.
@@ -201,9 +202,12 @@ const NEGATORS: &[&str] = &[
     "non", "niet", "geen", "nie",
 ];
 
+/// Only this much of the text is read: an answer comes first.
+const MAX_INTENT_TEXT: usize = 64 * 1024;
+
 /// The intent of a reply's new text.
 pub fn intent(text: &str) -> Intent {
-    for (segment, question) in segments(text) {
+    for (segment, question) in segments(cap_at(text, MAX_INTENT_TEXT)) {
         let words = words(segment);
         let Some(found) = judge(&words) else {
             continue;
@@ -266,11 +270,14 @@ fn flush(word: &mut String, out: &mut Vec<String>) {
 fn phrase_at(words: &[String], i: usize, list: &[&str]) -> Option<usize> {
     list.iter()
         .filter_map(|p| {
-            let parts: Vec<&str> = p.split(' ').collect();
-            let n = parts.len();
-            let hit =
-                words.len() >= i + n && parts.iter().zip(&words[i..i + n]).all(|(a, b)| a == b);
-            hit.then_some(n)
+            let mut n = 0;
+            for part in p.split(' ') {
+                if words.get(i + n).map(String::as_str) != Some(part) {
+                    return None;
+                }
+                n += 1;
+            }
+            Some(n)
         })
         .max()
 }

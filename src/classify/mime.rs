@@ -18,10 +18,15 @@ pub(crate) const MAX_TEXT: usize = 1 << 20;
 
 /// `s` cut to at most [`MAX_TEXT`] bytes, on a character boundary.
 pub(crate) fn cap(s: &str) -> &str {
-    if s.len() <= MAX_TEXT {
+    cap_at(s, MAX_TEXT)
+}
+
+/// `s` cut to at most `max` bytes, on a character boundary.
+pub(crate) fn cap_at(s: &str, max: usize) -> &str {
+    if s.len() <= max {
         return s;
     }
-    let mut end = MAX_TEXT;
+    let mut end = max;
     while !s.is_char_boundary(end) {
         end -= 1;
     }

@@ -262,4 +262,32 @@ mod tests {
         let json = serde_json::to_value(classify(raw, &cfg())).unwrap();
         assert_eq!(json["kind"], "other");
     }
+
+    /// Each client's HTML alternative, read alone (as for HTML-only mail),
+    /// gives the same new text as its text/plain part.
+    #[test]
+    fn html_and_text_bodies_agree() {
+        for name in [
+            "reply-gmail-yes",
+            "reply-gmail-german-nein",
+            "reply-outlook-desktop-no",
+            "reply-outlook-ios-yes",
+            "reply-apple-mail-yes",
+            "reply-android-no",
+            "command-help",
+        ] {
+            let path = format!(
+                "{}/tests/fixtures/mail/{name}.eml",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            let raw = std::fs::read(path).unwrap();
+            let msg = MessageParser::default().parse(&raw).unwrap();
+            let body = |ids: &[u32]| match &msg.parts[ids[0] as usize].body {
+                mail_parser::PartType::Text(t) => new_text(t),
+                mail_parser::PartType::Html(h) => new_text(&html::to_text(h)),
+                _ => panic!("{name}: no body"),
+            };
+            assert_eq!(body(&msg.text_body), body(&msg.html_body), "{name}");
+        }
+    }
 }

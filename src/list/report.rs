@@ -188,6 +188,29 @@ pub struct Report {
     pub warnings_total: usize,
 }
 
+impl Report {
+    /// The report of a file that could not be read at all (damaged or
+    /// encrypted workbook, I/O error): one file-level problem saying why.
+    pub fn unreadable(why: &str) -> Report {
+        Report {
+            valid: false,
+            rows: 0,
+            format: Format::Unknown,
+            encoding: None,
+            delimiter: None,
+            header_row: None,
+            columns: Columns::default(),
+            errors: vec![Problem::file(
+                Code::NotATable,
+                format!("the file cannot be read ({why}): send the list as CSV or Excel (.xlsx), without a password"),
+            )],
+            errors_total: 1,
+            warnings: Vec::new(),
+            warnings_total: 0,
+        }
+    }
+}
+
 fn delimiter_name(d: &str) -> String {
     match d {
         "\t" => "tab".to_string(),
