@@ -211,3 +211,69 @@ fn list_by_email_invites_reply_bounce_vacation_and_spoof() {
     // The handled messages left the intake INBOX.
     assert!(fetch(s.imap_port, "sub15", &t).is_empty());
 }
+
+#[test]
+fn a_restart_in_the_middle_of_an_imap_backlog_handles_every_message_once() {
+    let s = stack();
+    let t = tag("backlog");
+    let cfg = format!(
+        r#"
+[paths]
+state-dir = "var"
+[mail]
+domain = "example.test"
+invites-local = "sub12"
+bounces-local = "sub13"
+[intake]
+maildir = false
+[[intake.imap]]
+host = "127.0.0.1"
+port = {imap}
+tls = "none"
+username = "sub11@example.test"
+password-env = "MAILSTACK_PASSWORD"
+idle-secs = 2
+[contractors.demo]
+name = "Demo Builders"
+notify = "gc3+{t}@example.test"
+senders = ["gc3@example.test"]
+"#,
+        imap = s.imap_port
+    );
+    let home = Home::with_config(&cfg);
+    let n = 40;
+    for i in 0..n {
+        let raw = format!(
+            "From: gc3@example.test\r\nTo: sub11@example.test\r\nSubject: list {t} {i}\r\nMessage-ID: <bl.{t}.{i}@client.test>\r\n\
+             MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nlist\r\n\
+             --b\r\nContent-Type: text/csv; name=\"l{i}.csv\"\r\nContent-Disposition: attachment; filename=\"l{i}.csv\"\r\n\r\n\
+             Company,Email\r\nCo {i},s{i}.{t}@subs.test\r\n--b--\r\n"
+        );
+        smtp_send(s.smtp_port, "gc3@example.test", "sub11@example.test", &raw);
+    }
+    wait_for(60, "the backlog in the mailbox", || {
+        (fetch(s.imap_port, "sub11", &t).len() == n).then_some(())
+    });
+    let mut d = home.daemon();
+    wait_for(60, "a few handled", || {
+        (d.log_text().matches("imported as batch").count() >= 5).then_some(())
+    });
+    assert_eq!(d.stop(), Some(0), "clean exit on SIGTERM mid-backlog");
+    let first = d.log_text().matches("imported as batch").count();
+    assert!(first < n, "the stop came mid-backlog ({first} of {n})");
+    let mut d = home.daemon();
+    wait_for(90, "the rest handled", || {
+        fetch(s.imap_port, "sub11", &t).is_empty().then_some(())
+    });
+    d.stop();
+    let list = home.json(&["list", "--contractor", "demo", "--format", "json"]);
+    assert_eq!(list.as_array().unwrap().len(), n, "every list imported");
+    let out = home.json(&["outbox", "list", "--format", "json"]);
+    let invites = out
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "invite_new")
+        .count();
+    assert_eq!(invites, n, "each imported once: one invite each");
+}
