@@ -223,3 +223,32 @@ fn deep_nesting_is_bounded() {
     }
     let _ = classify(nested.as_bytes(), &cfg());
 }
+
+#[test]
+fn large_inputs_are_bounded() {
+    // A 6 MiB body of words and addresses, no quotation.
+    let mut raw = String::from(
+        "From: a@b.test\r\nTo: invites+abcdefghijklmnopqrstuvwxyz@example.test\r\n\r\n",
+    );
+    while raw.len() < 6 << 20 {
+        raw.push_str("maybe we will see, ask x@y.test about it; no idea\r\n");
+    }
+    let started = std::time::Instant::now();
+    let _ = classify(raw.as_bytes(), &cfg());
+
+    // Thousands of parts, each a list file: only the first 100 parts count.
+    let mut raw = String::from(
+        "From: a@b.test\r\nTo: invites@example.test\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n",
+    );
+    for i in 0..5000 {
+        raw.push_str(&format!(
+            "--b\r\nContent-Type: text/csv; name=\"l{i}.csv\"\r\n\r\na,b\r\n"
+        ));
+    }
+    raw.push_str("--b--\r\n");
+    let Classification::ListSubmission { files, .. } = classify(raw.as_bytes(), &cfg()) else {
+        panic!("not a list submission");
+    };
+    assert!(files.len() < 100, "{} files", files.len());
+    eprintln!("large inputs: {:?}", started.elapsed());
+}
