@@ -4,6 +4,7 @@
 
 pub mod actions;
 pub mod app;
+pub mod classify;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -15,4 +16,3 @@ pub mod list;
 pub mod model;
 pub mod outbox;
 pub mod store;
-pub mod classify;

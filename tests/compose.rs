@@ -30,6 +30,8 @@ fn mail() -> MailSettings {
         separator: '+',
         signup_url: "https://app.example.test/signup?token={token}".into(),
         templates_dir: None,
+        max_answers_per_sender_per_day: 3,
+        trusted_authserv_id: None,
     }
 }
 
@@ -44,6 +46,7 @@ fn contractor() -> Contractor {
         senders: vec![],
         notify: addr(GC),
         aliases: Default::default(),
+        require_authentication: false,
     }
 }
 
@@ -518,6 +521,7 @@ fn batch(state: BatchState) -> Batch {
         notes: vec![],
         report: None,
         fix_rows: None,
+        report_to: None,
     }
 }
 

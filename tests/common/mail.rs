@@ -78,7 +78,7 @@ pub fn smtp_send(port: u16, from: &str, to: &str, raw: &str) {
     let stream = TcpStream::connect(("127.0.0.1", port)).expect("SMTP connect");
     let mut reader = BufReader::new(stream.try_clone().expect("clone"));
     let mut w = stream;
-    let mut expect = |code: &str, reader: &mut BufReader<TcpStream>| loop {
+    let expect = |code: &str, reader: &mut BufReader<TcpStream>| loop {
         let mut line = String::new();
         reader.read_line(&mut line).expect("SMTP read");
         assert!(line.starts_with(code), "expected {code}, got {line}");
