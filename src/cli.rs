@@ -170,6 +170,14 @@ pub fn main() -> ExitCode {
     init_tracing(&cli);
     match run(cli) {
         Ok(code) => code,
+        // A closed pipe (`subinvite list | head`) is the reader's choice.
+        Err(e)
+            if e
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("subinvite: {e:#}");
             if e.downcast_ref::<Refused>().is_some() {

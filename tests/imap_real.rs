@@ -241,7 +241,7 @@ senders = ["gc3@example.test"]
         imap = s.imap_port
     );
     let home = Home::with_config(&cfg);
-    let n = 40;
+    let n = 80;
     for i in 0..n {
         let raw = format!(
             "From: gc3@example.test\r\nTo: sub11@example.test\r\nSubject: list {t} {i}\r\nMessage-ID: <bl.{t}.{i}@client.test>\r\n\
@@ -262,9 +262,12 @@ senders = ["gc3@example.test"]
     let first = d.log_text().matches("imported as batch").count();
     assert!(first < n, "the stop came mid-backlog ({first} of {n})");
     let mut d = home.daemon();
-    wait_for(90, "the rest handled", || {
-        fetch(s.imap_port, "sub11", &t).is_empty().then_some(())
-    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !fetch(s.imap_port, "sub11", &t).is_empty() {
+        let log = d.log_text();
+        assert!(std::time::Instant::now() < deadline, "the rest was not handled; log:\n{log}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     d.stop();
     let list = home.json(&["list", "--contractor", "demo", "--format", "json"]);
     assert_eq!(list.as_array().unwrap().len(), n, "every list imported");
