@@ -360,3 +360,42 @@ fn quarantined_messages_are_listed_and_handled_again_on_retry() {
         3
     );
 }
+
+#[test]
+fn with_require_authentication_only_a_trusted_dmarc_pass_imports() {
+    let cfg = CONFIG
+        .replace(
+            "[mail]\ndomain = \"example.test\"",
+            "[mail]\ndomain = \"example.test\"\ntrusted-authserv-id = \"mx.example.test\"",
+        )
+        .replace(
+            "senders = [\"gc1@example.test\"]",
+            "senders = [\"gc1@example.test\"]\nrequire-authentication = true",
+        );
+    let home = Home::with_config(&cfg);
+    let mut d = home.daemon();
+    // Forged: the header names another server.
+    let forged = list_mail("f1", "gc1@example.test", CSV).replace(
+        "Return-Path:",
+        "Authentication-Results: evil.test; dmarc=pass header.from=example.test\r\nReturn-Path:",
+    );
+    deliver(&home, "1.m", &forged);
+    handled(&home, 1);
+    let real = list_mail("r1", "gc1@example.test", CSV).replace(
+        "Return-Path:",
+        "Authentication-Results: mx.example.test; spf=pass smtp.mailfrom=example.test; dkim=pass header.d=example.test; dmarc=pass header.from=example.test\r\nReturn-Path:",
+    );
+    deliver(&home, "2.m", &real);
+    handled(&home, 2);
+    wait_for(20, "invites from the authenticated list", || {
+        (sent(&home).len() >= 3).then_some(())
+    });
+    d.stop();
+    let list = home.json(&["list", "--contractor", "demo", "--format", "json"]);
+    assert_eq!(list.as_array().unwrap().len(), 3);
+    let log = std::fs::read_to_string(home.path().join("daemon.log")).unwrap();
+    assert!(
+        log.contains("carries no DMARC"),
+        "the forged one was refused: {log}"
+    );
+}
