@@ -7,6 +7,7 @@ pub mod app;
 pub mod classify;
 pub mod cli;
 pub mod clock;
+pub mod commands;
 pub mod config;
 pub mod core;
 pub mod effects;

@@ -7,12 +7,14 @@
 //! The rules apply in order: a delivery report is a bounce (checked first,
 //! and only for real reports); anything automatic is an auto-reply; a token
 //! in the address or the thread makes an invite reply; list attachments make
-//! a list submission; a mail to the bare intake address is a command; the
-//! rest is other.
+//! a list submission; a mail to the bare intake address is a command, and
+//! so is one elsewhere whose new text holds a well-formed command line
+//! ([`command`]); the rest is other.
 
 mod attach;
 mod auto;
 mod bounce;
+pub mod command;
 mod correlate;
 mod html;
 mod intent;
@@ -121,10 +123,12 @@ pub enum Classification {
         /// The invite it refers to, for the log.
         token: Option<String>,
     },
-    /// A person wrote to the intake address without a list or a token.
+    /// A person wrote to the intake address without a list or a token, or
+    /// wrote a command line to another of our addresses.
     Command {
         from: Option<String>,
-        /// Parsed later; empty for now.
+        /// The normalised command lines (`"STATUS pending"`, `"HELP"`);
+        /// [`command::from_lines`] gives them back as [`command::Command`]s.
         commands: Vec<String>,
         text: String,
     },
@@ -196,10 +200,19 @@ pub fn classify(raw: &[u8], cfg: &ClassifyConfig) -> Classification {
             files,
         };
     }
-    if correlate::to_intake(&msg, cfg) {
+    if correlate::to_intake(&msg, cfg)
+        || command::parse_commands(&text, None)
+            .iter()
+            .any(command::Command::is_well_formed)
+    {
+        let subject = mime::subject(&msg);
+        let commands = command::parse_commands(&text, subject.as_deref())
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         return Classification::Command {
             from,
-            commands: Vec::new(),
+            commands,
             text,
         };
     }
@@ -251,8 +264,26 @@ mod tests {
         let raw = b"From: gc@contractor.test\r\nTo: invites@example.test\r\nSubject: help\r\n\r\nHELP\r\n";
         let json = serde_json::to_value(classify(raw, &cfg())).unwrap();
         assert_eq!(json["kind"], "command");
-        assert_eq!(json["commands"], serde_json::json!([]));
+        assert_eq!(json["commands"], serde_json::json!(["HELP"]));
         assert_eq!(json["text"], "HELP");
+    }
+
+    /// Elsewhere (an alias, a Bcc), only a well-formed command line in the
+    /// new text makes a command; a subject alone does not.
+    #[test]
+    fn command_lines_elsewhere() {
+        let raw = b"From: gc@contractor.test\r\nTo: support@example.test\r\nSubject: hi\r\n\r\n\
+                    Hi,\r\nstatus pending.\r\nThanks\r\n";
+        let json = serde_json::to_value(classify(raw, &cfg())).unwrap();
+        assert_eq!(json["kind"], "command");
+        assert_eq!(json["commands"], serde_json::json!(["STATUS pending"]));
+        for raw in [
+            &b"From: a@sub.test\r\nTo: support@example.test\r\nSubject: Help\r\n\r\nI cannot log in\r\n"[..],
+            b"From: a@sub.test\r\nTo: support@example.test\r\nSubject: x\r\n\r\nDelete my data please\r\n",
+        ] {
+            let json = serde_json::to_value(classify(raw, &cfg())).unwrap();
+            assert_eq!(json["kind"], "other");
+        }
     }
 
     #[test]

@@ -122,8 +122,8 @@ pub fn handle(
         Classification::AutoReply { reason, .. } => {
             format!("automatic reply ({reason}): recorded, not answered")
         }
-        Classification::Command { .. } => {
-            "a message without a list or a token: recorded".to_owned()
+        Classification::Command { commands, .. } => {
+            return command(store, settings, raw, key, from, &commands, now);
         }
         Classification::Other { .. } => "not a list, reply or bounce: recorded".to_owned(),
     };
@@ -208,24 +208,7 @@ fn lists(
     };
     let gc = match authorise(settings, raw, &from) {
         Ok(gc) => gc,
-        Err(why) => {
-            tracing::warn!(%from, reason = %why, "list refused");
-            let summary = format!("refused: {why}");
-            store.transact(|tx| {
-                let day = now.div_euclid(86_400);
-                let first_today = tx.bump(&format!("refused:{from}:{day}"))? == 1;
-                if first_today && answer_allowed(tx, settings, &from, now)? {
-                    tx.enqueue(OutboxEntry {
-                        detail: "Your message was not processed: this address may not send lists for a contractor. \
-                                 If you believe it should, ask the contractor to add it to its authorised senders."
-                            .to_owned(),
-                        ..OutboxEntry::new(MessageKind::SenderRefused, "", from.clone(), None, now)
-                    })?;
-                }
-                tx.mark_seen(key, &summary)
-            })?;
-            return Ok(summary);
-        }
+        Err(why) => return refuse(store, settings, key, &from, &why, now),
     };
     let mut batches = Vec::new();
     for (i, file) in files.into_iter().enumerate() {
@@ -261,6 +244,60 @@ fn lists(
     }
     let summary = format!("lists from {from} for {}: {}", gc.id, batches.join(", "));
     store.transact(|tx| tx.mark_seen(key, &summary))?;
+    Ok(summary)
+}
+
+/// Commands from a contractor's authorised sender; anyone else's are
+/// recorded (and refused once a day, as for lists).
+fn command(
+    store: &Store,
+    settings: &Settings,
+    raw: &[u8],
+    key: &str,
+    from: Option<EmailAddr>,
+    lines: &[String],
+    now: Timestamp,
+) -> Result<String, IntakeError> {
+    let Some(from) = from else {
+        let s = "commands without a sender address: ignored".to_owned();
+        store.transact(|tx| tx.mark_seen(key, &s))?;
+        return Ok(s);
+    };
+    match authorise(settings, raw, &from) {
+        Ok(gc) => {
+            let commands = crate::classify::command::from_lines(lines);
+            Ok(crate::commands::execute(
+                store, settings, gc, &from, &commands, key, now,
+            )?)
+        }
+        Err(why) => refuse(store, settings, key, &from, &why, now),
+    }
+}
+
+/// Records a refused message and answers it at most once a day.
+fn refuse(
+    store: &Store,
+    settings: &Settings,
+    key: &str,
+    from: &EmailAddr,
+    why: &str,
+    now: Timestamp,
+) -> Result<String, IntakeError> {
+    tracing::warn!(%from, reason = %why, "refused");
+    let summary = format!("refused: {why}");
+    store.transact(|tx| {
+        let day = now.div_euclid(86_400);
+        let first_today = tx.bump(&format!("refused:{from}:{day}"))? == 1;
+        if first_today && answer_allowed(tx, settings, from, now)? {
+            tx.enqueue(OutboxEntry {
+                detail: "Your message was not processed: this address may not act for a contractor. \
+                         If you believe it should, ask the contractor to add it to its authorised senders."
+                    .to_owned(),
+                ..OutboxEntry::new(MessageKind::SenderRefused, "", from.clone(), None, now)
+            })?;
+        }
+        tx.mark_seen(key, &summary)
+    })?;
     Ok(summary)
 }
 

@@ -194,7 +194,9 @@ pub fn compose(
         None
     };
     let auto = match kind {
-        Kind::AckSubcontractor | Kind::AskYesNo | Kind::SenderRefused => "auto-replied",
+        Kind::AckSubcontractor | Kind::AskYesNo | Kind::SenderRefused | Kind::CommandReply => {
+            "auto-replied"
+        }
         _ => "auto-generated",
     };
     let mut b = Message::builder()
