@@ -442,7 +442,7 @@ fn confirmations_and_command_replies_carry_their_text_and_attachment() {
         data: csv.clone(),
     });
     let m = build(&e, None, None);
-    let p = check_common(&m, "auto-generated");
+    let p = check_common(&m, "auto-replied");
     assert!(p.text.contains("1 connection.") && p.html.contains("1 connection."));
     let parsed = MessageParser::default().parse(&p.raw).unwrap();
     assert_eq!(
