@@ -117,6 +117,12 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         );
         tracker.spawn_blocking(move || intake::imap::run(s, st, mailbox, w, c));
     }
+    tracker.spawn(crate::reminders::run(
+        store.clone(),
+        settings.clone(),
+        wake.clone(),
+        cancel.clone(),
+    ));
     if settings.intake.maildir {
         tracker.spawn(intake::maildir::run(
             store.clone(),

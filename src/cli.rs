@@ -107,6 +107,15 @@ pub enum Command {
         #[command(subcommand)]
         command: QuarantineCommand,
     },
+    /// One reminder pass now: remind pending invites that are due, expire
+    /// those past their grace period.
+    Remind {
+        /// Say what would be sent; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Validate the config and print what it sets.
     CheckConfig,
 }
@@ -172,8 +181,7 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         // A closed pipe (`subinvite list | head`) is the reader's choice.
         Err(e)
-            if e
-                .downcast_ref::<std::io::Error>()
+            if e.downcast_ref::<std::io::Error>()
                 .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
         {
             ExitCode::SUCCESS
@@ -446,6 +454,35 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     }
                     store.flush()?;
                 }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Remind { dry_run, json } => {
+            let settings = settings(cfg)?;
+            let store = app::open_store(&settings)?;
+            let rep = crate::reminders::pass(&store, &settings, clock::now(), dry_run)?;
+            store.flush()?;
+            if json {
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::json!({"dry_run": dry_run, "reminded": rep.reminded, "expired": rep.expired, "dropped": rep.dropped})
+                )?;
+            } else {
+                let verb = if dry_run { "would remind" } else { "reminded" };
+                for l in &rep.reminded {
+                    writeln!(out, "{verb} {l}")?;
+                }
+                let verb = if dry_run { "would expire" } else { "expired" };
+                for l in &rep.expired {
+                    writeln!(out, "{verb} {l}")?;
+                }
+                writeln!(
+                    out,
+                    "{} reminder(s), {} expired",
+                    rep.reminded.len(),
+                    rep.expired.len()
+                )?;
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -115,6 +115,13 @@ pub fn apply(
             }
         }
     }
+    // Only pending invites are reminded: the cadence starts with the invite
+    // (or on return to pending) and stops in any other state.
+    if t.to.status != crate::core::connection::Status::Pending {
+        conn.next_reminder_at = None;
+    } else if conn.next_reminder_at.is_none() || t.effects.contains(&Effect::IssueToken) {
+        conn.next_reminder_at = Some(gc.reminders.first_look(now));
+    }
     tx.put_connection(conn)?;
     Ok(Ok(t))
 }

@@ -435,7 +435,7 @@ fn apply_row(
         token: token.clone(),
         invited_at: now,
         reminders_sent: 0,
-        next_reminder_at: None,
+        next_reminder_at: Some(contractor.reminders.first_look(now)),
         history,
     };
     tx.put_connection(&conn)?;

@@ -16,4 +16,5 @@ pub mod intake;
 pub mod list;
 pub mod model;
 pub mod outbox;
+pub mod reminders;
 pub mod store;

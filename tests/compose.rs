@@ -47,6 +47,7 @@ fn contractor() -> Contractor {
         notify: addr(GC),
         aliases: Default::default(),
         require_authentication: false,
+        reminders: Default::default(),
     }
 }
 

@@ -265,7 +265,10 @@ senders = ["gc3@example.test"]
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     while !fetch(s.imap_port, "sub11", &t).is_empty() {
         let log = d.log_text();
-        assert!(std::time::Instant::now() < deadline, "the rest was not handled; log:\n{log}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the rest was not handled; log:\n{log}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     d.stop();

@@ -13,8 +13,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod intake;
+mod reminders;
 mod transport;
 pub use intake::{ImapSettings, IntakeSettings, RawIntake};
+pub use reminders::{RawReminders, ReminderSettings};
 pub use transport::{RawTransport, Secret, SmtpSettings, TlsMode, Transport};
 
 /// Name of the config file looked for in the working directory.
@@ -50,6 +52,8 @@ pub struct Raw {
     pub store: RawStore,
     #[serde(default)]
     pub intake: RawIntake,
+    #[serde(default)]
+    pub reminders: RawReminders,
     #[serde(default)]
     pub import: RawImport,
     #[serde(default)]
@@ -359,6 +363,8 @@ pub struct Contractor {
     pub notify: EmailAddr,
     pub aliases: ExtraAliases,
     pub require_authentication: bool,
+    /// When its pending invites are reminded and expire.
+    pub reminders: crate::core::reminders::Policy,
 }
 
 /// One authorised sender: a whole address or a whole domain.
@@ -392,6 +398,7 @@ pub struct Settings {
     pub rows_per_transaction: usize,
     pub settle: Duration,
     pub outbox: OutboxSettings,
+    pub reminders: ReminderSettings,
     pub contractors: BTreeMap<String, Contractor>,
 }
 
@@ -519,6 +526,7 @@ impl Raw {
 
         let transport = self.transport.validate(base, &mut problems);
         let intake = self.intake.validate(base, &mut problems);
+        let reminders = self.reminders.validate(&mut problems);
         if self.contractors.is_empty() {
             problems.push("no [contractors.<id>] defined: at least one is needed".into());
         }
@@ -570,6 +578,7 @@ impl Raw {
                         senders,
                         notify,
                         require_authentication: c.require_authentication,
+                        reminders: reminders.policy,
                         aliases: ExtraAliases {
                             email: c.aliases.email,
                             company: c.aliases.company,
@@ -599,6 +608,7 @@ impl Raw {
             },
             transport,
             intake,
+            reminders,
             store_cache_mib: self.store.cache_mib.max(8),
             list: ListOptions {
                 max_rows: i.max_rows,

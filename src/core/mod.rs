@@ -4,6 +4,6 @@
 pub mod auth;
 pub mod cell;
 pub mod connection;
-pub mod reminders;
 pub mod email;
+pub mod reminders;
 pub mod token;

@@ -66,20 +66,32 @@ mod tests {
     /// The whole life of an unanswered invite, day by day.
     #[test]
     fn cadence_then_expiry() {
-        let p = Policy { first_after_days: 3, every_days: 4, max: 2, expire_after_days: 7 };
+        let p = Policy {
+            first_after_days: 3,
+            every_days: 4,
+            max: 2,
+            expire_after_days: 7,
+        };
         let t0 = 1_000 * DAY;
         let first = p.first_look(t0);
         assert_eq!(first, t0 + 3 * DAY);
-        let Due::Remind { next } = p.due(0, first) else { panic!("first reminder") };
+        let Due::Remind { next } = p.due(0, first) else {
+            panic!("first reminder")
+        };
         assert_eq!(next, t0 + 7 * DAY);
-        let Due::Remind { next } = p.due(1, next) else { panic!("second reminder") };
+        let Due::Remind { next } = p.due(1, next) else {
+            panic!("second reminder")
+        };
         assert_eq!(next, t0 + 14 * DAY, "expiry 7 days after the last reminder");
         assert_eq!(p.due(2, next), Due::Expire);
     }
 
     #[test]
     fn no_reminders_means_expiry_only() {
-        let p = Policy { max: 0, ..Policy::default() };
+        let p = Policy {
+            max: 0,
+            ..Policy::default()
+        };
         assert_eq!(p.first_look(0), 7 * DAY);
         assert_eq!(p.due(0, 7 * DAY), Due::Expire);
     }

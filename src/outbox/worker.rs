@@ -212,6 +212,7 @@ impl Sender {
                     notify: entry.to.clone(),
                     aliases: Default::default(),
                     require_authentication: false,
+                    reminders: Default::default(),
                 };
                 &product
             }

@@ -41,6 +41,25 @@ pub fn queue(due: Timestamp, id: u64) -> [u8; 16] {
     k
 }
 
+/// `due conn-key` in the reminder index.
+pub fn reminder(due: Timestamp, conn_key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(8 + conn_key.len());
+    k.extend_from_slice(&(due.max(0) as u64).to_be_bytes());
+    k.extend_from_slice(conn_key);
+    k
+}
+
+/// The (contractor, email) a reminder index key names.
+pub fn reminder_target(key: &[u8]) -> Option<(&str, &str)> {
+    let rest = std::str::from_utf8(key.get(8..)?).ok()?;
+    rest.split_once('\0')
+}
+
+/// The due time of a reminder index key.
+pub fn reminder_due(key: &[u8]) -> Option<Timestamp> {
+    Some(u64::from_be_bytes(key.get(..8)?.try_into().ok()?) as Timestamp)
+}
+
 /// Splits a queue key into (due, id).
 pub fn queue_parts(key: &[u8]) -> Option<(Timestamp, u64)> {
     let due = u64::from_be_bytes(key.get(..8)?.try_into().ok()?);

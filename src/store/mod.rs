@@ -56,6 +56,7 @@ mod table {
     pub const QUARANTINE: u8 = b'x';
     pub const COUNTERS: u8 = b'n';
     pub const CHECKPOINTS: u8 = b'k';
+    pub const REMINDERS: u8 = b'r';
 }
 
 fn key(table: u8, rest: impl AsRef<[u8]>) -> Vec<u8> {
@@ -300,6 +301,42 @@ impl Store {
             .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
+    /// Connections whose reminder time is at or before `now`, earliest
+    /// first, as (contractor, email), at most `limit`.
+    pub fn reminders_due(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<(String, EmailAddr)>, StoreError> {
+        let mut out = Vec::new();
+        for r in self
+            .data
+            .range(
+                key(table::REMINDERS, [])
+                    ..key(table::REMINDERS, keys::reminder(now.saturating_add(1), &[])),
+            )
+            .take(limit)
+        {
+            let (k, _) = r?;
+            if let Some((contractor, email)) = keys::reminder_target(&k[1..]) {
+                if let Ok(email) = EmailAddr::parse(email) {
+                    out.push((contractor.to_owned(), email));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// When the earliest reminder is due, if any.
+    pub fn next_reminder(&self) -> Result<Option<Timestamp>, StoreError> {
+        Ok(self
+            .data
+            .scan_prefix([table::REMINDERS])
+            .next()
+            .transpose()?
+            .and_then(|(k, _)| keys::reminder_due(&k[1..])))
+    }
+
     /// Every quarantined message, oldest first.
     pub fn quarantined(&self) -> Result<Vec<Quarantined>, StoreError> {
         self.scan("quarantined message", vec![table::QUARANTINE])
@@ -365,9 +402,27 @@ impl Tx<'_> {
     }
 
     /// Writes a connection and indexes its token.
+    /// Writes a connection, indexing its token and its next reminder time
+    /// (the index moves with the record, in the same batch).
     pub fn put_connection(&self, c: &Connection) -> TxResult<()> {
         let conn_key = keys::connection(&c.contractor, c.email.as_str());
-        self.put(key(table::TOKENS, c.token.as_str()), conn_key.clone());
+        let old: Option<Connection> =
+            self.get("connection", &key(table::CONNECTIONS, &conn_key))?;
+        if old.as_ref().is_none_or(|o| o.token != c.token) {
+            self.put(key(table::TOKENS, c.token.as_str()), conn_key.clone());
+        }
+        let old_next = old.as_ref().and_then(|o| o.next_reminder_at);
+        if old_next != c.next_reminder_at {
+            if let Some(t) = old_next {
+                self.remove(key(table::REMINDERS, keys::reminder(t, &conn_key)));
+            }
+            if let Some(t) = c.next_reminder_at {
+                self.put(
+                    key(table::REMINDERS, keys::reminder(t, &conn_key)),
+                    Vec::new(),
+                );
+            }
+        }
         self.put(key(table::CONNECTIONS, conn_key), encode(c));
         Ok(())
     }

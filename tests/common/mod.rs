@@ -239,3 +239,22 @@ pub fn bodies(raw: &str) -> String {
     }
     out
 }
+
+impl Home {
+    /// Runs the binary with the clock pinned at `now` (Unix seconds).
+    pub fn at(&self, now: i64, args: &[&str]) -> String {
+        let o = Command::new(BIN)
+            .args(args)
+            .current_dir(self.path())
+            .env("SUBINVITE_NOW", now.to_string())
+            .output()
+            .expect("run subinvite");
+        assert!(
+            o.status.success(),
+            "subinvite {args:?} at {now}\nstdout:\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+}
