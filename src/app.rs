@@ -137,6 +137,20 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         wake.clone(),
         cancel.clone(),
     ));
+    // WATCHDOG=1 at half the interval the unit asks for (WatchdogSec=).
+    let mut usec = 0;
+    if std::env::var_os("NOTIFY_SOCKET").is_some() && sd_notify::watchdog_enabled(false, &mut usec)
+    {
+        let (every, c) = (Duration::from_micros(usec / 2), cancel.clone());
+        tracker.spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = c.cancelled() => break,
+                    _ = tokio::time::sleep(every) => notify_systemd(&[sd_notify::NotifyState::Watchdog]),
+                }
+            }
+        });
+    }
     tracker.close();
     notify_systemd(&[sd_notify::NotifyState::Ready]);
     tracing::info!(
