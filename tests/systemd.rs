@@ -54,7 +54,7 @@ fn the_daemon_notifies_ready_watchdog_and_stopping() {
         .unwrap();
     // As systemd does, WATCHDOG_PID names the daemon's own pid: the shell's,
     // which `exec` hands to the daemon.
-    let mut child = Command::new("sh")
+    let child = Command::new("sh")
         .arg("-c")
         .arg(format!("WATCHDOG_PID=$$ exec {} run", common::BIN))
         .current_dir(home.path())
