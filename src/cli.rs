@@ -116,6 +116,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Queue depths, last intake per source, the next reminder pass, and
+    /// connections by status.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
     /// Validate the config and print what it sets.
     CheckConfig,
 }
@@ -483,6 +489,17 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     rep.reminded.len(),
                     rep.expired.len()
                 )?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status { json } => {
+            let settings = settings(cfg)?;
+            let store = app::open_store(&settings)?;
+            let r = crate::status::report(&store, &settings)?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&r)?)?;
+            } else {
+                write!(out, "{r}")?;
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -17,4 +17,5 @@ pub mod list;
 pub mod model;
 pub mod outbox;
 pub mod reminders;
+pub mod status;
 pub mod store;

@@ -328,3 +328,29 @@ fn outbox_retry_requeues_and_refuses_unknown_ids() {
     let s = home.ok(&["outbox", "retry", "--all"]);
     assert!(s.contains("0 message(s)"), "nothing has failed: {s}");
 }
+
+#[test]
+fn status_shows_queues_reminders_and_connections_by_status() {
+    let home = Home::new();
+    let f = write(&home, "l.csv", &csv_list(3, "example.test"));
+    home.ok(&["import", &f, "--contractor", "demo"]);
+    home.ok(&["deactivate", "--contractor", "demo", "sub1@example.test"]);
+    let v = home.json(&["status", "--json"]);
+    assert_eq!(
+        v["outbox_queued"], 5,
+        "3 invites, the report, the confirmation: {v}"
+    );
+    assert_eq!(v["outbox_failed"], 0);
+    assert_eq!(v["quarantined"], 0);
+    assert_eq!(v["connections"]["demo"]["pending"], 2);
+    assert_eq!(v["connections"]["demo"]["inactive"], 1);
+    assert!(
+        v["next_reminder_pass"].is_string() && v["next_reminder_due"].is_string(),
+        "{v}"
+    );
+    let text = home.ok(&["status"]);
+    assert!(
+        text.contains("contractor demo: pending 2, inactive 1"),
+        "{text}"
+    );
+}

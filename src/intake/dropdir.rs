@@ -213,6 +213,7 @@ pub fn handle(
             summary: why,
         })
     };
+    store.touch("drop", crate::clock::now())?;
     let Some(folder) = folder else {
         return reject(
             "_",

@@ -62,6 +62,13 @@ pub fn handle_or_quarantine(
     now: Timestamp,
 ) -> Result<String, StoreError> {
     let key = envelope_key(raw);
+    let kind = source.split(['#', ':']).next().unwrap_or(source);
+    let name = if kind == "maildir" {
+        "maildir"
+    } else {
+        source.split('#').next().unwrap_or(source)
+    };
+    store.touch(name, now)?;
     match handle(store, settings, raw, &key, now) {
         Ok(summary) => Ok(summary),
         Err(e) => {

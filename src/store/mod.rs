@@ -57,6 +57,7 @@ mod table {
     pub const COUNTERS: u8 = b'n';
     pub const CHECKPOINTS: u8 = b'k';
     pub const REMINDERS: u8 = b'r';
+    pub const LAST_SEEN: u8 = b'l';
 }
 
 fn key(table: u8, rest: impl AsRef<[u8]>) -> Vec<u8> {
@@ -335,6 +336,47 @@ impl Store {
             .next()
             .transpose()?
             .and_then(|(k, _)| keys::reminder_due(&k[1..])))
+    }
+
+    /// Records that `source` delivered an input at `now` (for `status`).
+    pub fn touch(&self, source: &str, now: Timestamp) -> Result<(), StoreError> {
+        self.data
+            .insert(key(table::LAST_SEEN, source), &now.to_be_bytes())?;
+        Ok(())
+    }
+
+    /// When each source last delivered an input.
+    pub fn last_seen(&self) -> Result<Vec<(String, Timestamp)>, StoreError> {
+        self.data
+            .scan_prefix([table::LAST_SEEN])
+            .map(|r| {
+                let (k, v) = r?;
+                let t = v
+                    .get(..8)
+                    .and_then(|b| b.try_into().ok())
+                    .map(i64::from_be_bytes)
+                    .unwrap_or(0);
+                Ok((String::from_utf8_lossy(&k[1..]).into_owned(), t))
+            })
+            .collect()
+    }
+
+    /// Queued outbox messages, and failed ones.
+    pub fn outbox_depths(&self) -> Result<(usize, usize), StoreError> {
+        let queued = self.data.scan_prefix([table::QUEUE]).count();
+        let mut failed = 0;
+        for r in self.data.scan_prefix([table::OUTBOX]) {
+            let e: OutboxEntry = decode("outbox entry", &r?.1)?;
+            if matches!(e.delivery, Delivery::Failed { .. }) {
+                failed += 1;
+            }
+        }
+        Ok((queued, failed))
+    }
+
+    /// Messages in quarantine.
+    pub fn quarantine_depth(&self) -> usize {
+        self.data.scan_prefix([table::QUARANTINE]).count()
     }
 
     /// Every quarantined message, oldest first.
