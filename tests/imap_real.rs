@@ -9,6 +9,7 @@
 mod common;
 use common::mail::{fetch, smtp_send, stack, tag};
 use common::*;
+use mail_parser::MimeHeaders;
 use std::process::Command;
 
 fn config(s: &common::mail::Stack, t: &str) -> String {
@@ -282,4 +283,165 @@ senders = ["gc3@example.test"]
         .filter(|e| e["kind"] == "invite_new")
         .count();
     assert_eq!(invites, n, "each imported once: one invite each");
+}
+
+#[test]
+fn contractor_commands_by_email_status_inactive_delete_and_a_stranger() {
+    let s = stack();
+    let t = tag("cmd");
+    let gc = format!("gc1+{t}@example.test");
+    let cfg = format!(
+        r#"
+[paths]
+state-dir = "var"
+[mail]
+domain = "example.test"
+invites-local = "sub14"
+bounces-local = "sub14"
+[transport]
+kind = "smtp"
+host = "127.0.0.1"
+port = {smtp}
+tls = "none"
+[outbox]
+retry-base-secs = 1
+[intake]
+maildir = false
+[[intake.imap]]
+host = "127.0.0.1"
+port = {imap}
+tls = "none"
+username = "sub14@example.test"
+password-env = "MAILSTACK_PASSWORD"
+idle-secs = 2
+[contractors.demo]
+name = "Demo Builders"
+notify = "{gc}"
+senders = ["{gc}"]
+"#,
+        smtp = s.smtp_port,
+        imap = s.imap_port
+    );
+    let home = Home::with_config(&cfg);
+    let subs: Vec<String> = (8..11)
+        .map(|i| format!("sub{i}+{t}@example.test"))
+        .collect();
+    let mut list = String::from("Subcontractor Name,Subcontractor Email Address\n");
+    for (i, e) in subs.iter().enumerate() {
+        list.push_str(&format!("=Co{i}(),{e}\n"));
+    }
+    std::fs::write(home.path().join("l.csv"), &list).unwrap();
+    home.ok(&["import", "l.csv", "--contractor", "demo"]);
+    let mut d = home.daemon();
+    let mail = |from: &str, id: &str, body: &str| {
+        format!(
+            "From: {from}\r\nTo: sub14@example.test\r\nSubject: commands\r\nMessage-ID: <{id}.{t}@client.test>\r\n\
+             Date: Thu, 03 Dec 2026 12:00:00 +0000\r\n\r\n{body}\r\n"
+        )
+    };
+    smtp_send(
+        s.smtp_port,
+        &gc,
+        "sub14@example.test",
+        &mail(
+            &gc,
+            "c1",
+            &format!("STATUS\r\nINACTIVE {}\r\n\r\nThanks,\r\nGina", subs[0]),
+        ),
+    );
+    let answer = wait_for(90, "the answer to STATUS", || {
+        fetch(s.imap_port, "gc1", &t)
+            .into_iter()
+            .find(|m| header(m, "Subject").is_some_and(|s| s.contains("commands")))
+    });
+    let msg = mail_parser::MessageParser::default()
+        .parse(answer.as_bytes())
+        .unwrap();
+    let csv = msg
+        .attachments()
+        .find(|a| a.attachment_name() == Some("status.csv"))
+        .map(|a| String::from_utf8_lossy(a.contents()).into_owned())
+        .expect("status.csv attached");
+    assert_eq!(csv.lines().count(), 4, "{csv}");
+    assert!(csv.contains("'=Co0()"), "cells are spreadsheet-safe: {csv}");
+    assert!(
+        bodies(&answer).to_lowercase().contains("inactive"),
+        "{}",
+        bodies(&answer)
+    );
+    // A stranger's commands do nothing.
+    smtp_send(
+        s.smtp_port,
+        "gc2@example.test",
+        "sub14@example.test",
+        &mail("gc2@example.test", "c2", &format!("DELETE {}", subs[2])),
+    );
+    // DELETE, then a list by email restores the connection as pending.
+    smtp_send(
+        s.smtp_port,
+        &gc,
+        "sub14@example.test",
+        &mail(&gc, "c3", &format!("DELETE {}", subs[1])),
+    );
+    wait_for(90, "the DELETE confirmed", || {
+        fetch(s.imap_port, "gc1", &t)
+            .into_iter()
+            .find(|m| bodies(m).contains(subs[1].as_str()) && bodies(m).contains("deleted"))
+    });
+    let relist = format!(
+        "From: {gc}\r\nTo: sub14@example.test\r\nSubject: again\r\nMessage-ID: <c4.{t}@client.test>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nagain\r\n--b\r\n\
+         Content-Type: text/csv; name=\"again.csv\"\r\nContent-Disposition: attachment; filename=\"again.csv\"\r\n\r\n\
+         Company,Email\r\nCo1,{}\r\n--b--\r\n",
+        subs[1]
+    );
+    smtp_send(s.smtp_port, &gc, "sub14@example.test", &relist);
+    wait_for(90, "the list imported", || {
+        d.log_text().contains("again.csv imported").then_some(())
+    });
+    wait_for(90, "the stranger refused", || {
+        d.log_text()
+            .contains("gc2@example.test is not an authorised sender")
+            .then_some(())
+    });
+    d.stop();
+    let v = home.json(&["list", "--contractor", "demo", "--format", "json"]);
+    let status = |e: &str| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["email"] == e)
+            .map(|c| c["status"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(status(&subs[0]).as_deref(), Some("inactive"));
+    assert_eq!(
+        status(&subs[1]).as_deref(),
+        Some("pending"),
+        "restored by the new list"
+    );
+    assert_eq!(
+        status(&subs[2]).as_deref(),
+        Some("pending"),
+        "the stranger's DELETE did nothing"
+    );
+    // INACTIVE stops reminders: three days on, only the two pending ones are
+    // reminded (the restored one's new cadence has come round too).
+    let when = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3 * 86_400
+        + 60) as i64;
+    let r: serde_json::Value = serde_json::from_str(&home.at(when, &["remind", "--json"])).unwrap();
+    let reminded: Vec<&str> = r["reminded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap())
+        .collect();
+    assert_eq!(reminded.len(), 2, "{reminded:?}");
+    assert!(
+        !reminded.iter().any(|r| r.ends_with(subs[0].as_str())),
+        "{reminded:?}"
+    );
 }
