@@ -296,3 +296,56 @@ fn a_file_left_in_drop_after_its_import_committed_is_not_imported_again() {
         2
     );
 }
+
+fn interrupted_import(signal: &str) {
+    let cfg = CONFIG.replace(
+        "[drop-folder]",
+        "[import]\nrows-per-transaction = 500\n\n[drop-folder]",
+    );
+    let home = Home::with_config(&cfg);
+    let n = 20_000;
+    let mut d = home.daemon();
+    home.drop_file("demo", "big.csv", csv_list(n, "example.test").as_bytes());
+    // Wait until the import is under way: the settle time has passed.
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    let pid = d.pid();
+    let _ = std::process::Command::new("kill")
+        .arg(signal)
+        .arg(pid.to_string())
+        .status();
+    d.wait();
+    // Whatever the moment, a restart ends with the whole list imported once.
+    let mut d = home.daemon();
+    wait_for(120, "the list archived", || {
+        (files(&home.var("archive").join("demo"), "big.csv").len() == 1).then_some(())
+    });
+    d.stop();
+    let v = home.json(&["list", "--contractor", "demo", "--format", "json"]);
+    assert_eq!(v.as_array().unwrap().len(), n, "all or nothing, then all");
+    let out = home.json(&["outbox", "list", "--format", "json"]);
+    let invites: BTreeSet<String> = out
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "invite_new")
+        .map(|e| e["to"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(invites.len(), n, "one invite per row");
+    let total_invites = out
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "invite_new")
+        .count();
+    assert_eq!(total_invites, n, "no row invited twice");
+}
+
+#[test]
+fn sigterm_during_an_import_leaves_nothing_half_done() {
+    interrupted_import("-TERM");
+}
+
+#[test]
+fn sigkill_during_an_import_is_rolled_forward_on_restart() {
+    interrupted_import("-KILL");
+}

@@ -146,6 +146,16 @@ impl Daemon {
         }
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// Waits for the daemon to exit by itself (after a signal sent elsewhere).
+    pub fn wait(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        child.wait().ok().and_then(|s| s.code())
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
