@@ -62,6 +62,7 @@ pub fn handle_or_quarantine(
     now: Timestamp,
 ) -> Result<String, StoreError> {
     let key = envelope_key(raw);
+    let _span = tracing::info_span!("message", %key).entered();
     let kind = source.split(['#', ':']).next().unwrap_or(source);
     let name = if kind == "maildir" {
         "maildir"
