@@ -42,14 +42,7 @@ pub const STATUS_HEADER: [&str; 5] = [
 ];
 
 /// The statuses STATUS counts (deleted connections are never listed).
-const LISTED: [Status; 6] = [
-    Status::Pending,
-    Status::Active,
-    Status::Inactive,
-    Status::Declined,
-    Status::Expired,
-    Status::Bounced,
-];
+const LISTED: [Status; 6] = Status::LISTED;
 
 /// The answer to HELP, to an unknown or invalid command, and to a mail
 /// with no command. Items start with `*` so that the text, if it ever came

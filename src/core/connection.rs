@@ -21,6 +21,16 @@ pub enum Status {
 }
 
 impl Status {
+    /// The statuses shown in lists (a deleted connection is a tombstone).
+    pub const LISTED: [Status; 6] = [
+        Status::Pending,
+        Status::Active,
+        Status::Inactive,
+        Status::Declined,
+        Status::Expired,
+        Status::Bounced,
+    ];
+
     pub const ALL: [Status; 7] = [
         Status::Pending,
         Status::Active,
