@@ -18,7 +18,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 /// Connections handled per store transaction.
-const PER_TX: usize = 500;
+const PER_TX: usize = 2_000;
 
 /// What a pass did (or, dry, would do).
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
@@ -39,7 +39,8 @@ pub fn pass(
     let mut report = PassReport::default();
     let fresh = effects::new_token().map_err(|e| StoreError::Aborted(e.to_string()))?;
     loop {
-        let due = store.reminders_due(now, PER_TX)?;
+        // A dry run writes nothing, so it must see every due entry at once.
+        let due = store.reminders_due(now, if dry_run { usize::MAX } else { PER_TX })?;
         if due.is_empty() {
             return Ok(report);
         }
@@ -77,6 +78,9 @@ pub fn pass(
                 let line = format!("{contractor} {email}");
                 match gc.reminders.due(conn.reminders_sent, now) {
                     Due::Remind { next } => {
+                        // Set before the transition, which writes the record
+                        // (and moves its index entry) once.
+                        conn.next_reminder_at = Some(next);
                         if effects::apply(
                             tx,
                             gc,
@@ -89,8 +93,6 @@ pub fn pass(
                         )?
                         .is_ok()
                         {
-                            conn.next_reminder_at = Some(next);
-                            tx.put_connection(&conn)?;
                             step.reminded.push(line);
                         }
                     }
