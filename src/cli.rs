@@ -466,13 +466,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Remind { dry_run, json } => {
             let settings = settings(cfg)?;
             let store = app::open_store(&settings)?;
+            let started = std::time::Instant::now();
             let rep = crate::reminders::pass(&store, &settings, clock::now(), dry_run)?;
+            let took = started.elapsed().as_secs_f64();
             store.flush()?;
             if json {
                 writeln!(
                     out,
                     "{}",
-                    serde_json::json!({"dry_run": dry_run, "reminded": rep.reminded, "expired": rep.expired, "dropped": rep.dropped})
+                    serde_json::json!({"dry_run": dry_run, "reminded": rep.reminded, "expired": rep.expired, "dropped": rep.dropped, "seconds": took})
                 )?;
             } else {
                 let verb = if dry_run { "would remind" } else { "reminded" };
@@ -485,7 +487,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 writeln!(
                     out,
-                    "{} reminder(s), {} expired",
+                    "{} reminder(s), {} expired, in {took:.3} s",
                     rep.reminded.len(),
                     rep.expired.len()
                 )?;
