@@ -175,14 +175,9 @@ fn list_by_email_invites_reply_bounce_vacation_and_spoof() {
     d.stop();
     vacation("sub19", false);
 
+    let statuses = home.statuses("demo");
+    let status = |e: String| statuses.get(&e).cloned();
     let list = home.json(&["list", "--contractor", "demo", "--format", "json"]);
-    let status = |e: String| {
-        list.as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["email"] == e.as_str())
-            .map(|c| c["status"].as_str().unwrap().to_owned())
-    };
     assert_eq!(
         status(format!("sub18+{t}@example.test")).as_deref(),
         Some("active")
@@ -405,14 +400,8 @@ senders = ["{gc}"]
             .then_some(())
     });
     d.stop();
-    let v = home.json(&["list", "--contractor", "demo", "--format", "json"]);
-    let status = |e: &str| {
-        v.as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["email"] == e)
-            .map(|c| c["status"].as_str().unwrap().to_owned())
-    };
+    let statuses = home.statuses("demo");
+    let status = |e: &str| statuses.get(e).cloned();
     assert_eq!(status(&subs[0]).as_deref(), Some("inactive"));
     assert_eq!(
         status(&subs[1]).as_deref(),

@@ -151,14 +151,8 @@ fn an_unknown_recipient_rejected_with_5xx_marks_the_connection_bounced() {
         "{notice}"
     );
     d.stop();
-    let list = home.json(&["list", "--contractor", "demo", "--format", "json"]);
-    let status = |email: String| {
-        list.as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["email"] == email.as_str())
-            .map(|c| c["status"].as_str().unwrap().to_owned())
-    };
+    let statuses = home.statuses("demo");
+    let status = |email: String| statuses.get(&email).cloned();
     assert_eq!(
         status(format!("nosuch+{t}@example.test")).as_deref(),
         Some("bounced")

@@ -268,3 +268,20 @@ impl Home {
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
 }
+
+impl Home {
+    /// Every listed connection of `contractor`: email → status.
+    pub fn statuses(&self, contractor: &str) -> std::collections::BTreeMap<String, String> {
+        self.json(&["list", "--contractor", contractor, "--format", "json"])
+            .as_array()
+            .expect("a JSON array")
+            .iter()
+            .map(|c| {
+                (
+                    c["email"].as_str().unwrap_or_default().to_owned(),
+                    c["status"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    }
+}
