@@ -12,7 +12,9 @@ pub const NOW_VAR: &str = "SUBINVITE_NOW";
 pub fn now() -> Timestamp {
     // The pinned time is read once per process: the hot paths ask often.
     static PINNED: std::sync::OnceLock<Option<Timestamp>> = std::sync::OnceLock::new();
-    if let Some(t) = *PINNED.get_or_init(|| std::env::var(NOW_VAR).ok().and_then(|v| v.parse().ok())) {
+    if let Some(t) =
+        *PINNED.get_or_init(|| std::env::var(NOW_VAR).ok().and_then(|v| v.parse().ok()))
+    {
         return t;
     }
     SystemTime::now()
