@@ -354,3 +354,18 @@ fn status_shows_queues_reminders_and_connections_by_status() {
         "{text}"
     );
 }
+
+#[test]
+fn the_cli_says_clearly_when_the_daemon_holds_the_store() {
+    let home = Home::new();
+    home.ok(&["check-config"]);
+    let mut d = home.daemon();
+    wait_for(20, "the store open", || {
+        d.log_text().contains("subinvite running").then_some(())
+    });
+    let o = home.run(&["list", "--contractor", "demo"]);
+    d.stop();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("in use by another subinvite process"), "{err}");
+}

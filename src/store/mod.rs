@@ -29,7 +29,7 @@ const SCHEMA: u32 = 1;
 pub enum StoreError {
     #[error("the store at {path} is in use by another subinvite process (is the daemon running?)")]
     Locked { path: String },
-    #[error("store: {0}")]
+    #[error("the store failed")]
     Sled(#[from] sled::Error),
     #[error("store record {what} cannot be decoded: {why}")]
     Corrupt { what: &'static str, why: String },
@@ -97,9 +97,11 @@ impl Store {
             .cache_capacity(cache_mib * 1024 * 1024)
             .open()
             .map_err(|e| match e {
+                // sled reports a held lock as a plain I/O error with this text.
                 sled::Error::Io(ref io)
                     if io.kind() == std::io::ErrorKind::WouldBlock
-                        || io.raw_os_error() == Some(11) =>
+                        || io.raw_os_error() == Some(11)
+                        || io.to_string().contains("could not acquire lock") =>
                 {
                     StoreError::Locked {
                         path: path.display().to_string(),
