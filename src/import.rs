@@ -134,13 +134,6 @@ pub fn import(
         let r = l.check()?;
         Ok((l, r))
     });
-    // A source (drop folder, email) answers an unreadable file with the red
-    // report; the CLI reports it itself.
-    let (list, report) = match opened {
-        Ok((l, r)) => (Some(l), r),
-        Err(e) if sub.key.is_some() => (None, Report::unreadable(&e.to_string())),
-        Err(e) => return Err(e.into()),
-    };
     let id = store.generate_id()?;
     let mut batch = Batch {
         id,
@@ -156,34 +149,31 @@ pub fn import(
         fix_rows: None,
         report_to: sub.report_to.clone(),
     };
-
-    if !report.valid {
-        batch.state = BatchState::Rejected;
-        batch.finished_at = Some(now);
-        batch.counts.rows = report.rows as u64;
-        batch.report = Some(serde_json::to_string(&report).unwrap_or_default());
-        batch.fix_rows = match &list {
-            Some(l) => l.rows_to_fix(&report)?,
-            None => None,
-        };
-        store.transact(|tx| {
-            tx.put_batch(&batch)?;
-            queue_report(tx, contractor, &batch, now)?;
-            if let Some(key) = &sub.key {
-                tx.mark_seen(key, &format!("rejected as batch {id}"))?;
-            }
-            Ok(())
-        })?;
-        return Ok(Outcome::Rejected { batch, report });
-    }
-
-    let Some(list) = list else {
-        return Err(StoreError::Aborted("a valid report without a list".into()).into());
+    let (list, report) = match opened {
+        Ok((l, r)) if r.valid => (l, r),
+        Ok((l, r)) => {
+            let fix = l.rows_to_fix(&r)?;
+            return reject(store, contractor, sub, batch, r, fix, now);
+        }
+        // A source (drop folder, email) answers an unreadable file with the
+        // red report; the CLI reports it itself.
+        Err(e) if sub.key.is_some() => {
+            return reject(
+                store,
+                contractor,
+                sub,
+                batch,
+                Report::unreadable(&e.to_string()),
+                None,
+                now,
+            );
+        }
+        Err(e) => return Err(e.into()),
     };
     // What was assumed (format, encoding, mapping), for the confirmation.
     batch.report = Some(serde_json::to_string(&report).unwrap_or_default());
     if report.rows as usize > settings.rows_per_transaction {
-        spool(&sub.input, &spool_path(settings, id))?;
+        spool(&sub.input, &spool_path(settings, batch.id))?;
     }
     let batch = apply(
         store,
@@ -195,6 +185,32 @@ pub fn import(
         report.rows as u64,
     )?;
     Ok(Outcome::Imported { batch, report })
+}
+
+/// Records a list that imports nothing, and queues its red report.
+fn reject(
+    store: &Store,
+    contractor: &Contractor,
+    sub: &Submission,
+    mut batch: Batch,
+    report: Report,
+    fix_rows: Option<String>,
+    now: Timestamp,
+) -> Result<Outcome, ImportError> {
+    batch.state = BatchState::Rejected;
+    batch.finished_at = Some(now);
+    batch.counts.rows = report.rows as u64;
+    batch.report = Some(serde_json::to_string(&report).unwrap_or_default());
+    batch.fix_rows = fix_rows;
+    store.transact(|tx| {
+        tx.put_batch(&batch)?;
+        queue_report(tx, contractor, &batch, now)?;
+        if let Some(key) = &sub.key {
+            tx.mark_seen(key, &format!("rejected as batch {}", batch.id))?;
+        }
+        Ok(())
+    })?;
+    Ok(Outcome::Rejected { batch, report })
 }
 
 fn spool(input: &ListInput, to: &Path) -> Result<(), ImportError> {
