@@ -49,21 +49,9 @@ fn dropped_list_becomes_invites_with_tokens_the_store_knows() {
     assert!(!home.var("drop").join("demo").join("subs.csv").exists());
     d.stop();
 
-    let list = home.json(&["list", "--contractor", "demo", "--format", "json"]);
-    let refs: BTreeSet<String> = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["reference"].as_str().unwrap().to_owned())
-        .collect();
+    let refs = home.references("demo");
     for m in &mails {
-        let reply_to = header(m, "Reply-To").expect("Reply-To");
-        let token = reply_to
-            .trim_matches(|c| c == '<' || c == '>')
-            .strip_prefix("invites+")
-            .and_then(|r| r.strip_suffix("@example.test"))
-            .unwrap_or_else(|| panic!("Reply-To {reply_to}"))
-            .to_owned();
+        let token = reply_token(m, "invites");
         assert_eq!(token.len(), 26);
         assert_eq!(
             header(m, "Message-ID").unwrap(),
@@ -154,13 +142,7 @@ fn bad_files_are_rejected_with_reasons_and_the_daemon_keeps_going() {
         .join("upload.csv.part")
         .exists());
     d.stop();
-    assert_eq!(
-        home.json(&["list", "--contractor", "demo", "--format", "json"])
-            .as_array()
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!(home.count("demo"), 2);
 }
 
 #[test]
@@ -221,13 +203,7 @@ fn restart_with_files_waiting_handles_each_once() {
         .map(|m| header(m, "Message-ID").unwrap())
         .collect();
     assert_eq!(ids.len(), 13, "no invite sent twice");
-    assert_eq!(
-        home.json(&["list", "--contractor", "demo", "--format", "json"])
-            .as_array()
-            .unwrap()
-            .len(),
-        13
-    );
+    assert_eq!(home.count("demo"), 13);
 }
 
 #[test]
@@ -259,13 +235,7 @@ fn stopping_mid_backlog_then_restarting_handles_every_file_once() {
         .map(|m| header(m, "Message-ID").unwrap())
         .collect();
     assert_eq!(ids.len(), 20);
-    assert_eq!(
-        home.json(&["list", "--contractor", "demo", "--format", "json"])
-            .as_array()
-            .unwrap()
-            .len(),
-        20
-    );
+    assert_eq!(home.count("demo"), 20);
 }
 
 #[test]
@@ -288,13 +258,7 @@ fn a_file_left_in_drop_after_its_import_committed_is_not_imported_again() {
     });
     d.stop();
     assert_eq!(invites(&home).len(), 2);
-    assert_eq!(
-        home.json(&["list", "--contractor", "demo", "--format", "json"])
-            .as_array()
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!(home.count("demo"), 2);
 }
 
 fn interrupted_import(signal: &str) {

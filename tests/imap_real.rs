@@ -101,13 +101,7 @@ fn list_by_email_invites_reply_bounce_vacation_and_spoof() {
         fetch(s.imap_port, "sub18", &t).into_iter().next()
     });
     let reply_to = header(&invite, "Reply-To").unwrap();
-    let token = reply_to
-        .trim_matches(|c| c == '<' || c == '>')
-        .trim_start_matches("sub16+")
-        .split('@')
-        .next()
-        .unwrap()
-        .to_owned();
+    let token = reply_token(&invite, "sub16");
     assert_eq!(token.len(), 26, "{reply_to}");
     // sub18 answers yes, as a mail client would.
     let answer = format!(
@@ -140,14 +134,7 @@ fn list_by_email_invites_reply_bounce_vacation_and_spoof() {
     let away = wait_for(90, "invite to sub19", || {
         fetch(s.imap_port, "sub19", &t).into_iter().next()
     });
-    let away_token = header(&away, "Reply-To")
-        .unwrap()
-        .trim_matches(|c| c == '<' || c == '>')
-        .trim_start_matches("sub16+")
-        .split('@')
-        .next()
-        .unwrap()
-        .to_owned();
+    let away_token = reply_token(&away, "sub16");
     let copy = format!(
         "From: Demo Builders <sub16@example.test>\r\nTo: sub19+{t}@example.test\r\nSubject: Demo Builders invites Away Co\r\n\
          Message-ID: <copy.{t}@client.test>\r\nDate: Thu, 03 Dec 2026 11:00:00 +0000\r\n\r\nPlease confirm.\r\n"

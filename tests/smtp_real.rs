@@ -6,7 +6,6 @@ mod common;
 use common::mail::{fetch, stack, tag};
 use common::*;
 use mail_parser::MimeHeaders;
-use std::collections::BTreeSet;
 use std::process::Command;
 
 fn smtp_config(smtp_port: u16, tag: &str) -> String {
@@ -40,16 +39,6 @@ senders = ["gc1@example.test"]
     )
 }
 
-fn token_of(mail: &str) -> String {
-    let reply_to = header(mail, "Reply-To").expect("Reply-To");
-    reply_to
-        .trim_matches(|c| c == '<' || c == '>')
-        .strip_prefix("invites+")
-        .and_then(|r| r.strip_suffix("@example.test"))
-        .unwrap_or_else(|| panic!("Reply-To {reply_to}"))
-        .to_owned()
-}
-
 /// Messages are CRLF on the wire; Dovecot stores them as they came.
 fn unfold(mail: &str) -> String {
     mail.replace("\r\n", "\n")
@@ -76,7 +65,7 @@ fn invites_arrive_in_the_subcontractors_mailboxes() {
         });
         assert_eq!(mails.len(), 1, "exactly one invite for {user}");
         let m = unfold(&mails[0]).replace('\n', "\r\n");
-        let token = token_of(&m);
+        let token = reply_token(&m, "invites");
         assert_eq!(
             header(&m, "Message-ID").unwrap(),
             format!("<invite.{token}@example.test>")
@@ -111,13 +100,7 @@ fn invites_arrive_in_the_subcontractors_mailboxes() {
         .starts_with("List imported: 3 rows"));
     d.stop();
     // Every token the mailboxes got is one the store knows.
-    let list = home.json(&["list", "--contractor", "demo", "--format", "json"]);
-    let refs: BTreeSet<String> = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["reference"].as_str().unwrap().to_owned())
-        .collect();
+    let refs = home.references("demo");
     for token in &tokens {
         assert!(
             refs.contains(&token[..8].to_ascii_uppercase()),

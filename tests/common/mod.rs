@@ -285,3 +285,31 @@ impl Home {
             .collect()
     }
 }
+
+impl Home {
+    /// How many connections of `contractor` are listed.
+    pub fn count(&self, contractor: &str) -> usize {
+        self.statuses(contractor).len()
+    }
+
+    /// The short references (first 8 token characters) of `contractor`'s connections.
+    pub fn references(&self, contractor: &str) -> std::collections::BTreeSet<String> {
+        self.json(&["list", "--contractor", contractor, "--format", "json"])
+            .as_array()
+            .expect("a JSON array")
+            .iter()
+            .map(|c| c["reference"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+}
+
+/// The invite token in a message's `Reply-To: <local>+<token>@example.test`.
+pub fn reply_token(mail: &str, local: &str) -> String {
+    let reply_to = header(mail, "Reply-To").expect("Reply-To");
+    reply_to
+        .trim_matches(|c| c == '<' || c == '>')
+        .strip_prefix(&format!("{local}+"))
+        .and_then(|r| r.strip_suffix("@example.test"))
+        .unwrap_or_else(|| panic!("Reply-To {reply_to}"))
+        .to_owned()
+}
