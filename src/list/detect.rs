@@ -303,13 +303,14 @@ fn counts_per_line(text: &str, delim: u8, complete: bool) -> Vec<usize> {
 }
 
 /// Picks the delimiter used the same number of times on the most lines
-/// (ties: more columns, then the order of `CANDIDATES`). Returns the
-/// delimiter and whether it came from a `sep=` line.
+/// (ties: the one the first line agrees with, then more columns, then the
+/// order of `CANDIDATES`). Returns the delimiter and whether it came from a
+/// `sep=` line.
 pub(crate) fn sniff_delimiter(text: &str, complete: bool) -> (u8, bool) {
     if let Some(d) = sep_line(text) {
         return (d, true);
     }
-    let mut best = (b',', 0usize, 0usize);
+    let mut best = (b',', (0usize, false, 0usize));
     for d in CANDIDATES {
         let counts = counts_per_line(text, d, complete);
         let mut mode = (0usize, 0usize); // (lines, count)
@@ -319,8 +320,9 @@ pub(crate) fn sniff_delimiter(text: &str, complete: bool) -> (u8, bool) {
                 mode = (lines, c);
             }
         }
-        if mode.0 > best.1 || (mode.0 == best.1 && mode.1 > best.2) {
-            best = (d, mode.0, mode.1);
+        let rank = (mode.0, counts.first() == Some(&mode.1), mode.1);
+        if rank > best.1 {
+            best = (d, rank);
         }
     }
     (best.0, false)
@@ -347,6 +349,7 @@ mod tests {
                 false,
             ),
             // quoted delimiters do not count, even across lines
+            ("a;b;c\nA;\"a,,\n,,\";x\n", b';', false),
             ("a,b\n\"x;y;z\",1\n\"p;\nq;r\",2\n", b',', false),
             // a title line without delimiters
             (
