@@ -356,6 +356,7 @@ fn apply(
             Ok(b)
         })?;
         batch = updated;
+        crate::crash::point("import.applied");
         if last {
             break;
         }

@@ -116,6 +116,7 @@ pub fn pass(
             }
             Ok(step)
         })?;
+        crate::crash::point("reminders.step");
         let progressed = step.reminded.len() + step.expired.len() + step.dropped;
         report.reminded.extend(step.reminded);
         report.expired.extend(step.expired);

@@ -110,6 +110,12 @@ pub enum Command {
     },
     /// Validate the config and print what it sets.
     CheckConfig,
+    /// Check the store's consistency: histories follow the state table,
+    /// every state change has its email, indexes agree. Exit 1 if not.
+    Verify {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -36,6 +36,7 @@ pub struct Unreadable(pub String);
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(&cli);
+    crate::crash::setup();
     match run(cli) {
         Ok(code) => code,
         // A closed pipe (`subinvite list | head`) is the reader's choice.
@@ -357,6 +358,36 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 write!(out, "{r}")?;
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify { json } => {
+            let settings = settings(cfg)?;
+            let store = app::open_store(&settings)?;
+            let v = crate::verify::verify(&store)?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+            } else {
+                for p in &v.problems {
+                    writeln!(out, "{p}")?;
+                }
+                let verdict = if v.consistent() {
+                    "consistent"
+                } else {
+                    "INCONSISTENT"
+                };
+                writeln!(
+                    out,
+                    "{verdict}: {} connections, {} outbox messages, {} lists, {} problems",
+                    v.connections,
+                    v.outbox,
+                    v.batches,
+                    v.problems.len()
+                )?;
+            }
+            Ok(if v.consistent() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Command::CheckConfig => {
             let settings = settings(cfg)?;

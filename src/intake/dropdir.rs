@@ -206,6 +206,8 @@ pub fn handle(
             .join(format!("{stamp}-{name}"));
         let text = format!("{name}: not imported.\n{why}\n");
         let json = serde_json::json!({ "valid": false, "errors": [{ "row": null, "column": null, "code": "rejected", "message": why }] });
+        store.flush()?;
+        crate::crash::point("drop.committed");
         move_with_report(path, &dest, &text, &json.to_string()).map_err(ImportError::Spool)?;
         Ok(Handled {
             moved_to: dest,
@@ -242,7 +244,6 @@ pub fn handle(
         report_to: None,
     };
     let outcome = if let Some(prev) = store.seen(&key)? {
-        // Handled before a crash or restart: only the move is left to do.
         let batch = prev
             .rsplit(' ')
             .next()
@@ -260,6 +261,17 @@ pub fn handle(
             }
             Err(e) => return Err(e),
         }
+    };
+    // The "earlier" handling of this very file stopped before its move (a
+    // crash, or a restart that rolled a long list forward): finish the move
+    // the way it would have been made.
+    let outcome = match outcome {
+        Outcome::Duplicate { earlier }
+            if earlier.source == sub.source && !destination(settings, &earlier, &name).exists() =>
+        {
+            finished(&earlier, &input, settings, contractor)
+        }
+        o => o,
     };
     let (accepted, text, json) = match &outcome {
         Outcome::Imported { batch, report } => (true, report_body(batch), report_json(report)),
@@ -286,15 +298,19 @@ pub fn handle(
             (false, text, json)
         }
     };
-    let base = if accepted {
-        &settings.paths.archive
-    } else {
-        &settings.paths.rejected
+    let dest = match &outcome {
+        Outcome::Duplicate { earlier } => settings
+            .paths
+            .rejected
+            .join(&contractor.id)
+            .join(format!("{stamp}-b{}-{name}", earlier.id)),
+        Outcome::Imported { batch, .. } | Outcome::Rejected { batch, .. } => {
+            destination(settings, batch, &name)
+        }
     };
-    let tag = outcome.batch().id;
-    let dest = base
-        .join(&contractor.id)
-        .join(format!("{stamp}-b{tag}-{name}"));
+    // The move acknowledges the file: the import must be on disk first.
+    store.flush()?;
+    crate::crash::point("drop.committed");
     move_with_report(path, &dest, &text, &json).map_err(ImportError::Spool)?;
     let summary = text.lines().next().unwrap_or_default().to_owned();
     Ok(Handled {
@@ -302,6 +318,38 @@ pub fn handle(
         accepted,
         summary,
     })
+}
+
+/// Where a file that became `batch` goes: named by the batch, so the place
+/// is the same when a restart finishes an interrupted move.
+fn destination(settings: &Settings, batch: &crate::model::Batch, name: &str) -> PathBuf {
+    let base = match batch.state {
+        BatchState::Rejected => &settings.paths.rejected,
+        _ => &settings.paths.archive,
+    };
+    let stamp = chrono::DateTime::from_timestamp(batch.received_at, 0)
+        .map(|d| d.format("%Y%m%dT%H%M%S").to_string())
+        .unwrap_or_default();
+    base.join(&batch.contractor)
+        .join(format!("{stamp}-b{}-{name}", batch.id))
+}
+
+/// The outcome of a file whose import committed before a crash, rebuilt
+/// from its batch and the file itself.
+fn finished(
+    batch: &crate::model::Batch,
+    input: &ListInput,
+    settings: &Settings,
+    contractor: &crate::config::Contractor,
+) -> Outcome {
+    let report = ListFile::open(input.clone(), &settings.list_options(contractor))
+        .and_then(|l| l.check())
+        .unwrap_or_else(|e| crate::list::Report::unreadable(&e.to_string()));
+    let batch = batch.clone();
+    match batch.state {
+        BatchState::Rejected => Outcome::Rejected { batch, report },
+        _ => Outcome::Imported { batch, report },
+    }
 }
 
 fn report_json(report: &crate::list::Report) -> String {
@@ -321,6 +369,7 @@ fn move_with_report(from: &Path, dest: &Path, text: &str, json: &str) -> std::io
     };
     std::fs::write(with(".report.txt"), text)?;
     std::fs::write(with(".report.json"), json)?;
+    crate::crash::point("drop.reported");
     match std::fs::rename(from, dest) {
         Ok(()) => Ok(()),
         Err(_) => {

@@ -126,7 +126,9 @@ fn serve(
             )?;
             tracing::info!("{summary}");
             wake.notify_one();
-            // Acknowledge only now that the store has committed.
+            // Acknowledge only once the commit is on disk.
+            store.flush()?;
+            crate::crash::point("imap.committed");
             if can_move {
                 s.uid_mv(uid.to_string(), &m.processed)?;
             } else {
@@ -134,6 +136,7 @@ fn serve(
                 s.uid_store(uid.to_string(), "+FLAGS (\\Seen \\Deleted)")?;
                 s.expunge()?;
             }
+            crate::crash::point("imap.moved");
             store.set_checkpoint(&name, (validity, uid))?;
             last = uid;
         }

@@ -62,6 +62,9 @@ pub fn take(
     let raw = std::fs::read(path)?;
     let source = format!("maildir:{}", path.display());
     let summary = handle_or_quarantine(store, settings, &raw, &source, clock::now())?;
+    // Moving the file to `cur/` acknowledges it: the commit must be on disk.
+    store.flush()?;
+    crate::crash::point("maildir.committed");
     acknowledge(root, path)?;
     Ok(summary)
 }

@@ -9,8 +9,9 @@ use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::transport::smtp::PoolConfig;
-use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
-use std::path::PathBuf;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
@@ -22,11 +23,9 @@ pub enum SendError {
 
 /// A configured transport.
 pub enum Transport {
-    /// `.eml` files in a folder, each synced to disk before it counts as sent.
-    File {
-        dir: PathBuf,
-        inner: AsyncFileTransport<Tokio1Executor>,
-    },
+    /// `.eml` files in a folder, each written whole under a temporary name,
+    /// synced, then renamed: a reader never sees half a message.
+    File { dir: PathBuf },
     /// Plain or STARTTLS SMTP with our pool (TCP_NODELAY).
     Smtp(SmtpPool),
     /// Implicit TLS, with lettre's pooled transport.
@@ -36,10 +35,7 @@ pub enum Transport {
 impl Transport {
     pub fn file(dir: PathBuf) -> std::io::Result<Transport> {
         std::fs::create_dir_all(&dir)?;
-        Ok(Transport::File {
-            inner: AsyncFileTransport::new(&dir),
-            dir,
-        })
+        Ok(Transport::File { dir })
     }
 
     /// An SMTP transport; `hello_domain` is the name given in EHLO.
@@ -64,17 +60,12 @@ impl Transport {
     /// Sends one message to the envelope's recipients.
     pub async fn send(&self, envelope: &Envelope, bytes: &[u8]) -> Result<(), SendError> {
         match self {
-            Transport::File { dir, inner } => {
-                let id = inner
-                    .send_raw(envelope, bytes)
-                    .await
-                    .map_err(|e| SendError::Transient(e.to_string()))?;
-                let path = dir.join(format!("{id}.eml"));
-                tokio::task::spawn_blocking(move || std::fs::File::open(&path)?.sync_all())
+            Transport::File { dir } => {
+                let (dir, bytes) = (dir.clone(), bytes.to_vec());
+                tokio::task::spawn_blocking(move || write_eml(&dir, &bytes))
                     .await
                     .map_err(|e| SendError::Transient(e.to_string()))?
-                    .map_err(|e| SendError::Transient(format!("sync: {e}")))?;
-                Ok(())
+                    .map_err(|e| SendError::Transient(format!("cannot write the message: {e}")))
             }
             Transport::Smtp(pool) => pool.send(envelope, bytes).await,
             Transport::SmtpTls(smtp) => match smtp.send_raw(envelope, bytes).await {
@@ -84,4 +75,18 @@ impl Transport {
             },
         }
     }
+}
+
+/// Writes one message as `<random>.eml` in `dir`, atomically and durably.
+fn write_eml(dir: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut name = [0u8; 16];
+    getrandom::fill(&mut name).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let name = data_encoding::HEXLOWER.encode(&name);
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, dir.join(format!("{name}.eml")))?;
+    std::fs::File::open(dir)?.sync_all()
 }

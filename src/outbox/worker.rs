@@ -258,9 +258,14 @@ impl Sender {
         };
         let result = match compose(&entry, &ctx, now) {
             Ok(message) => {
-                self.transport
+                let sent = self
+                    .transport
                     .send(message.envelope(), &message.formatted())
-                    .await
+                    .await;
+                if sent.is_ok() {
+                    crate::crash::point("outbox.sent");
+                }
+                sent
             }
             Err(e) => Err(SendError::Permanent(e.to_string())),
         };
@@ -383,6 +388,10 @@ impl Sender {
             }
             Ok(outcomes)
         })?;
+        // On disk before the next group goes out: a crash re-sends at most
+        // the messages in flight.
+        self.store.flush()?;
+        crate::crash::point("outbox.recorded");
         for (Tried { entry, result, .. }, outcome) in tried.iter().zip(&outcomes) {
             match (outcome, result) {
                 (Sent::Sent, _) => {

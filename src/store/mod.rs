@@ -207,6 +207,25 @@ impl Store {
         )
     }
 
+    /// Every connection of every contractor.
+    pub fn all_connections(&self) -> impl Iterator<Item = Result<Connection, StoreError>> + '_ {
+        self.scan("connection", vec![table::CONNECTIONS])
+    }
+
+    /// The whole reminder index, as (due, contractor, email key), in order.
+    pub fn reminder_index(&self) -> Result<Vec<(Timestamp, String, String)>, StoreError> {
+        let mut out = Vec::new();
+        for r in self.data.scan_prefix([table::REMINDERS]) {
+            let (k, _) = r?;
+            if let (Some(due), Some((contractor, email))) =
+                (keys::reminder_due(&k[1..]), keys::reminder_target(&k[1..]))
+            {
+                out.push((due, contractor.to_owned(), email.to_owned()));
+            }
+        }
+        Ok(out)
+    }
+
     /// The connection a token was issued for (its token may since have been
     /// replaced: compare `connection.token`).
     pub fn connection_by_token(&self, token: &Token) -> Result<Option<Connection>, StoreError> {
@@ -246,6 +265,10 @@ impl Store {
     }
 
     /// Batches still being applied (to roll forward after a crash).
+    pub fn batches(&self) -> Result<Vec<Batch>, StoreError> {
+        self.scan("batch", vec![table::BATCHES]).collect()
+    }
+
     pub fn unfinished_batches(&self) -> Result<Vec<Batch>, StoreError> {
         self.scan::<Batch>("batch", vec![table::BATCHES])
             .filter(|b| !matches!(b, Ok(b) if !matches!(b.state, BatchState::Applying { .. })))
