@@ -160,9 +160,14 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         "subinvite running"
     );
 
+    let mut failed = None;
     tokio::select! {
         r = signal() => r.context("cannot listen for signals")?,
         _ = tracker.wait() => tracing::error!("a task ended on its own"),
+        why = store_failure(&store) => {
+            tracing::error!(error = %why, "the store cannot write any more; stopping, so that a restart (Restart=on-failure) reopens it once the disk is fixed. Inputs not yet acknowledged stay where they are");
+            failed = Some(why);
+        }
     }
     tracing::info!("shutting down: finishing the items in hand");
     notify_systemd(&[sd_notify::NotifyState::Stopping]);
@@ -176,10 +181,23 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         }
         _ = tokio::time::sleep(GRACE) => tracing::warn!("tasks did not stop within {GRACE:?}"),
     }
+    if let Some(why) = failed {
+        anyhow::bail!("the store cannot write: {why}");
+    }
     let s = store.clone();
     tokio::task::spawn_blocking(move || s.flush())
         .await
         .context("flush task")??;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Resolves once the disk under the store has refused a write.
+async fn store_failure(store: &Store) -> String {
+    loop {
+        if let Some(why) = store.failure() {
+            return why.to_owned();
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }

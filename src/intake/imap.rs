@@ -43,8 +43,12 @@ pub fn run(
     let name = mailbox.name();
     let mut backoff = Duration::from_secs(1);
     while !cancel.is_cancelled() {
-        match session(&mailbox).and_then(|s| serve(s, &store, &settings, &mailbox, &wake, &cancel))
-        {
+        let served = session(&mailbox).and_then(|s| {
+            // Connected and logged in: the next loss starts the backoff anew.
+            backoff = Duration::from_secs(1);
+            serve(s, &store, &settings, &mailbox, &wake, &cancel)
+        });
+        match served {
             Ok(()) => break,
             Err(e) => {
                 tracing::warn!(mailbox = %name, error = %e, retry_in = ?backoff, "IMAP connection lost; reconnecting");

@@ -24,6 +24,8 @@ use tokio_util::sync::CancellationToken;
 
 /// Longest wait between looks at the queue when nothing wakes the worker.
 const IDLE_POLL: Duration = Duration::from_secs(5);
+/// How long to wait after the store failed before asking it again.
+const STORE_RETRY: Duration = Duration::from_secs(1);
 /// Longest retry delay.
 const MAX_BACKOFF_SECS: u64 = 3600;
 
@@ -84,7 +86,11 @@ impl Sender {
                 Ok(d) => d,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot read the outbox queue");
-                    Vec::new()
+                    tokio::select! {
+                        _ = cancel.cancelled() => break,
+                        _ = tokio::time::sleep(STORE_RETRY) => {}
+                    }
+                    continue;
                 }
             };
             if due.is_empty() {

@@ -29,7 +29,7 @@ const SCHEMA: u32 = 1;
 pub enum StoreError {
     #[error("the store at {path} is in use by another subinvite process (is the daemon running?)")]
     Locked { path: String },
-    #[error("the store failed")]
+    #[error("the store failed: {0}")]
     Sled(#[from] sled::Error),
     #[error("store record {what} cannot be decoded: {why}")]
     Corrupt { what: &'static str, why: String },
@@ -86,6 +86,9 @@ pub struct Store {
     db: sled::Db,
     data: sled::Tree,
     writer: Arc<Mutex<()>>,
+    /// The first write the disk refused. sled takes no writes after one
+    /// (they all fail), so the daemon stops and a restart reopens the store.
+    failed: Arc<std::sync::OnceLock<String>>,
 }
 
 impl Store {
@@ -124,6 +127,7 @@ impl Store {
             data: db.open_tree("data")?,
             db,
             writer: Arc::new(Mutex::new(())),
+            failed: Arc::new(std::sync::OnceLock::new()),
         })
     }
 
@@ -148,9 +152,23 @@ impl Store {
                     None => batch.remove(k),
                 }
             }
-            self.data.apply_batch(batch)?;
+            self.data.apply_batch(batch).map_err(|e| self.failing(e))?;
         }
         Ok(value)
+    }
+
+    /// Notes an I/O failure of the disk under the store.
+    fn failing(&self, e: sled::Error) -> StoreError {
+        if let sled::Error::Io(io) = &e {
+            let _ = self.failed.set(io.to_string());
+        }
+        StoreError::Sled(e)
+    }
+
+    /// Why the store can take no more writes, once the disk has refused one
+    /// (full, read-only, failing).
+    pub fn failure(&self) -> Option<&str> {
+        self.failed.get().map(String::as_str)
     }
 
     /// A fresh id, unique for the life of the store.
@@ -160,7 +178,7 @@ impl Store {
 
     /// Waits until everything written is on disk.
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
+        self.db.flush().map_err(|e| self.failing(e))?;
         Ok(())
     }
 
