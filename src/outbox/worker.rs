@@ -139,7 +139,9 @@ impl Sender {
             while tasks.len() < limit && !cancel.is_cancelled() {
                 let Some(entry) = due.next() else { break };
                 let me = Arc::clone(self);
-                tasks.spawn(async move { me.attempt(entry).await });
+                // Boxed: the attempt's state is large, and a task's future
+                // is moved several times on its way to a worker thread.
+                tasks.spawn(async move { Box::pin(me.attempt(entry)).await });
             }
             let Some(joined) = tasks.join_next().await else {
                 break;
