@@ -222,7 +222,7 @@ pub fn compose(
         Kind::ImportImported | Kind::ImportRejected | Kind::CommandReply => rendered.text,
         _ => wrap(&rendered.text, WRAP_AT),
     };
-    let alternative = MultiPart::alternative_plain_html(text, rendered.html);
+    let alternative = MultiPart::alternative_plain_html(body(text), body(rendered.html));
     let mut files: Vec<(String, &str, Vec<u8>)> = Vec::new();
     if let Some(csv) = fix_rows {
         let data = csv.as_bytes().to_vec();
@@ -385,6 +385,27 @@ fn wrap(text: &str, width: usize) -> String {
     out
 }
 
+/// A body part as 7bit when it is ASCII with lines of at most 998 octets
+/// (RFC 5322), which HTML from the templates nearly always is: no
+/// quoted-printable pass over every byte. Anything else is left to lettre
+/// (8bit, quoted-printable or base64, as fits).
+fn body(text: String) -> Body {
+    let seven_bit = text.is_ascii()
+        && !text.contains(['\0', '\r'])
+        && text.split('\n').all(|line| line.len() <= 998);
+    if !seven_bit {
+        return Body::new(text);
+    }
+    let mut crlf = Vec::with_capacity(text.len() + text.len() / 32);
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            crlf.extend_from_slice(b"\r\n");
+        }
+        crlf.extend_from_slice(line.as_bytes());
+    }
+    Body::dangerous_pre_encoded(crlf, ContentTransferEncoding::SevenBit)
+}
+
 /// A `mailto:` URL with a subject, percent-encoded (RFC 6068).
 fn mailto(addr: &str, subject: &str) -> String {
     let mut out = format!("mailto:{addr}?subject=");
@@ -538,6 +559,28 @@ pub fn report_body(b: &Batch) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ascii_parts_go_out_7bit_with_crlf_and_others_are_encoded() {
+        let long = format!(
+            "<p>{}</p>\n<a href=\"mailto:x@y.test?subject=Yes\">y</a>",
+            "word ".repeat(60)
+        );
+        let b = body(long.clone());
+        assert_eq!(b.encoding(), ContentTransferEncoding::SevenBit);
+        assert_eq!(
+            String::from_utf8_lossy(b.as_ref()),
+            long.replace('\n', "\r\n")
+        );
+        assert_ne!(
+            body("Électricité".into()).encoding(),
+            ContentTransferEncoding::SevenBit
+        );
+        assert_ne!(
+            body("x".repeat(999)).encoding(),
+            ContentTransferEncoding::SevenBit
+        );
+    }
 
     #[test]
     fn one_line_removes_every_control_character() {
