@@ -275,7 +275,7 @@ fn sender_of(c: &Classification) -> Option<&str> {
 
 /// Whether one more automatic answer to `sender` fits today's budget
 /// (and counts it).
-fn answer_allowed(
+pub(crate) fn answer_allowed(
     tx: &Tx<'_>,
     settings: &Settings,
     sender: &EmailAddr,
