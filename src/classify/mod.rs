@@ -297,6 +297,32 @@ mod tests {
         }
     }
 
+    /// Multiparts nested up to the limit are read; one level more is too
+    /// complex, whatever it holds.
+    fn nested(depth: usize) -> String {
+        let mut raw = String::from("From: gc@contractor.test\r\nTo: invites@example.test\r\n");
+        let mut tail = String::new();
+        for i in 0..depth {
+            raw.push_str(&format!(
+                "Content-Type: multipart/mixed; boundary=\"n{i}\"\r\n\r\n--n{i}\r\n"
+            ));
+            tail = format!("\r\n--n{i}--\r\n{tail}");
+        }
+        raw.push_str("Content-Type: text/csv; name=\"l.csv\"\r\n\r\na,b\r\n");
+        raw + &tail
+    }
+
+    #[test]
+    fn nesting_beyond_the_limit_is_too_complex() {
+        let json =
+            serde_json::to_value(classify(nested(mime::MAX_DEPTH).as_bytes(), &cfg())).unwrap();
+        assert_eq!(json["kind"], "list_submission", "{json}");
+        let json =
+            serde_json::to_value(classify(nested(mime::MAX_DEPTH + 1).as_bytes(), &cfg())).unwrap();
+        assert_eq!(json["kind"], "too_complex", "{json}");
+        assert_eq!(json["reason"], "is nested more than 10 levels deep");
+    }
+
     #[test]
     fn human_saying_bounced_is_not_a_bounce() {
         let raw = b"From: gc@contractor.test\r\nTo: someone@example.test\r\n\

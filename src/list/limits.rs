@@ -104,3 +104,54 @@ pub(crate) fn zip_bomb(
     }
     Ok(None)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::sync::Arc;
+
+    fn zip_of(entries: &[(&str, usize)]) -> ListInput {
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        for (name, size) in entries {
+            w.start_file(*name, zip::write::SimpleFileOptions::default())
+                .unwrap();
+            w.write_all(&vec![b' '; *size]).unwrap();
+        }
+        let data = w.finish().unwrap().into_inner();
+        ListInput::Bytes {
+            name: "t.xlsx".into(),
+            data: Arc::from(data),
+        }
+    }
+
+    #[test]
+    fn declared_sizes_over_the_limit_are_refused() {
+        let input = zip_of(&[("a.xml", 600), ("b.xml", 600)]);
+        assert_eq!(zip_bomb(&input, 2000).unwrap(), None);
+        let p = zip_bomb(&input, 1000).unwrap().unwrap();
+        assert_eq!(p.code, Code::TooLarge);
+        assert!(
+            p.message
+                .contains("unpacks to 1200 bytes, over the limit of 1000 bytes"),
+            "{}",
+            p.message
+        );
+    }
+
+    #[test]
+    fn not_a_zip_is_left_to_the_reader() {
+        let input = ListInput::Bytes {
+            name: "t.xlsx".into(),
+            data: Arc::from(&b"PK\x03\x04 junk"[..]),
+        };
+        assert_eq!(zip_bomb(&input, 1000).unwrap(), None);
+    }
+
+    #[test]
+    fn file_size_limit() {
+        assert!(file_too_large(10, 10).is_none());
+        let p = file_too_large(11, 10).unwrap();
+        assert!(p.message.contains("11 bytes, over the limit of 10 bytes"));
+    }
+}
