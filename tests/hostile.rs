@@ -190,7 +190,29 @@ fn oversized_files_and_messages_are_refused_unread_with_their_size() {
     );
     assert!(huge.len() > 65536);
     deliver(&home, "2.m", &huge);
-    handled(&home, 2);
+    // The same from a stranger (twice), and as an automatic message: a
+    // refusal once a day, and nothing at all.
+    let stranger = String::from_utf8(huge.clone())
+        .unwrap()
+        .replace(GC, "mallory@evil.test");
+    deliver(&home, "3.m", stranger.as_bytes());
+    deliver(
+        &home,
+        "4.m",
+        stranger.replace("<huge@", "<huge2@").as_bytes(),
+    );
+    let auto = String::from_utf8(huge.clone())
+        .unwrap()
+        .replace(
+            "MIME-Version:",
+            "Auto-Submitted: auto-replied\r\nMIME-Version:",
+        )
+        .replace("<huge@", "<huge3@");
+    deliver(&home, "5.m", auto.as_bytes());
+    handled(&home, 5);
+    wait_for(60, "the refusal to the stranger", || {
+        sent_to(&home, "mallory@evil.test").into_iter().next()
+    });
     let red = reds(&home, GC, 3);
     let texts: Vec<String> = red.iter().map(|m| bodies(m)).collect();
     for want in [
@@ -212,7 +234,12 @@ fn oversized_files_and_messages_are_refused_unread_with_their_size() {
     assert_eq!(
         sent_to(&home, GC).iter().filter(|m| is_red(m)).count(),
         3,
-        "one red email each"
+        "one red email each, none for the automatic message"
+    );
+    assert_eq!(
+        sent_to(&home, "mallory@evil.test").len(),
+        1,
+        "one refusal a day"
     );
     quarantine_is_empty(&home);
 }
