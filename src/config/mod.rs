@@ -517,6 +517,27 @@ mod tests {
     }
 
     #[test]
+    fn size_limits_are_checked_and_reach_the_settings() {
+        let bad: Raw = toml::from_str(
+            "[intake]\nmax-message-bytes = 100\n[import]\nmax-file-bytes = 10\nmax-unpacked-bytes = 0\n\
+             [contractors.a]\nname = \"A\"\nnotify = \"a@a.test\"\n",
+        )
+        .unwrap();
+        let all = bad.validate(Path::new("."), "t").unwrap_err().join("\n");
+        for needle in [
+            "intake.max-message-bytes",
+            "import.max-file-bytes",
+            "import.max-unpacked-bytes",
+        ] {
+            assert!(all.contains(needle), "missing {needle} in:\n{all}");
+        }
+        let s = Settings::embedded();
+        assert_eq!(s.intake.max_message_bytes, 25 << 20);
+        assert_eq!(s.list.max_file_bytes, 100 << 20);
+        assert_eq!(s.list.max_unpacked_bytes, 1 << 30);
+    }
+
+    #[test]
     fn example_config_is_valid() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/subinvite.example.toml");
         let s = Settings::from_file(&path).unwrap();
