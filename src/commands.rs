@@ -10,7 +10,9 @@
 //!
 //! It must never decide who may act for a contractor (the caller has
 //! authorised `from`) and never answers beyond a daily budget per sender,
-//! so that a mail loop cannot run away.
+//! so that a mail loop cannot run away: [`MAX_REPLIES_PER_DAY`] for mails
+//! with a command, the general `mail.max-answers-per-sender-per-day` for
+//! mails without any.
 
 use crate::actions::{act, Action, ActionError};
 use crate::classify::command::Command;
@@ -19,6 +21,7 @@ use crate::config::{Contractor, Settings};
 use crate::core::cell::neutralise;
 use crate::core::connection::Status;
 use crate::core::email::EmailAddr;
+use crate::intake::mail::answer_allowed;
 use crate::list::template_csv;
 use crate::model::{Attachment, Connection, MessageKind, Origin, OutboxEntry, Timestamp};
 use crate::store::{Store, StoreError};
@@ -91,6 +94,7 @@ pub fn execute(
     let mut notes = Vec::new();
     let mut sub_keys = Vec::new();
     let mut help = commands.is_empty();
+    let any_command = commands.iter().any(Command::is_well_formed);
     for (i, cmd) in commands.iter().enumerate() {
         let out = match cmd {
             Command::Help => {
@@ -138,7 +142,12 @@ pub fn execute(
     let summary = store.transact(|tx| {
         let day = now.div_euclid(86_400);
         let n = tx.bump(&format!("command-replies:{from}:{day}"))?;
-        let summary = if n <= MAX_REPLIES_PER_DAY {
+        // A mail without any real command (an autoresponder's text, a
+        // greeting) is answered only within the general per-sender budget:
+        // otherwise a responder answering our answer would loop all day.
+        let allowed = n <= MAX_REPLIES_PER_DAY
+            && (any_command || answer_allowed(tx, settings, from, now)?);
+        let summary = if allowed {
             tx.enqueue(OutboxEntry {
                 detail: detail.clone(),
                 attachment: attachment.clone(),
@@ -153,7 +162,7 @@ pub fn execute(
             format!("{head}; answer queued")
         } else {
             tracing::warn!(%from, limit = MAX_REPLIES_PER_DAY, "command answers over today's limit: not answered");
-            format!("{head}; not answered (over {MAX_REPLIES_PER_DAY} answers today)")
+            format!("{head}; not answered (over today's answers to this sender)")
         };
         for sub in &sub_keys {
             tx.forget(sub)?;

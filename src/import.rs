@@ -134,21 +134,7 @@ pub fn import(
         let r = l.check()?;
         Ok((l, r))
     });
-    let id = store.generate_id()?;
-    let mut batch = Batch {
-        id,
-        contractor: contractor.id.clone(),
-        source: sub.source.clone(),
-        digest: sub.digest.clone(),
-        received_at: now,
-        finished_at: None,
-        state: BatchState::Applying { next_row: 0 },
-        counts: Counts::default(),
-        notes: Vec::new(),
-        report: None,
-        fix_rows: None,
-        report_to: sub.report_to.clone(),
-    };
+    let mut batch = new_batch(store.generate_id()?, contractor, sub, now);
     let (list, report) = match opened {
         Ok((l, r)) if r.valid => (l, r),
         Ok((l, r)) => {
@@ -185,6 +171,40 @@ pub fn import(
         report.rows as u64,
     )?;
     Ok(Outcome::Imported { batch, report })
+}
+
+fn new_batch(id: u64, contractor: &Contractor, sub: &Submission, now: Timestamp) -> Batch {
+    Batch {
+        id,
+        contractor: contractor.id.clone(),
+        source: sub.source.clone(),
+        digest: sub.digest.clone(),
+        received_at: now,
+        finished_at: None,
+        state: BatchState::Applying { next_row: 0 },
+        counts: Counts::default(),
+        notes: Vec::new(),
+        report: None,
+        fix_rows: None,
+        report_to: sub.report_to.clone(),
+    }
+}
+
+/// Records a submission that was refused without being read (a message
+/// over the size limit) as a rejected batch with `report`, and queues the
+/// red report, as for any rejected list.
+pub fn reject_unread(
+    store: &Store,
+    settings: &Settings,
+    sub: &Submission,
+    report: Report,
+    now: Timestamp,
+) -> Result<Outcome, ImportError> {
+    let contractor = settings
+        .contractor(&sub.contractor)
+        .ok_or_else(|| StoreError::Aborted(format!("unknown contractor {:?}", sub.contractor)))?;
+    let batch = new_batch(store.generate_id()?, contractor, sub, now);
+    reject(store, contractor, sub, batch, report, None, now)
 }
 
 /// Records a list that imports nothing, and queues its red report.

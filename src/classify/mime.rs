@@ -218,6 +218,44 @@ pub(crate) fn original_bytes(msg: &Message<'_>, part: &MessagePart<'_>) -> Vec<u
     decoded.unwrap_or_else(|| part.contents().to_vec())
 }
 
+/// Why `msg` is beyond the work limits, if it is: more than [`MAX_PARTS`]
+/// parts over all nested messages, or containers (multiparts and attached
+/// messages) nested more than [`MAX_DEPTH`] levels, or an attached message
+/// the parser left unopened because of its depth. Such a message is not
+/// read further: a list inside it would be found only in part. Iterative,
+/// so any depth is safe.
+pub(crate) fn beyond_limits(msg: &Message<'_>) -> Option<String> {
+    let mut parts = 0usize;
+    // (message, part index, container depth)
+    let mut stack: Vec<(&Message<'_>, u32, usize)> = vec![(msg, 0, 0)];
+    while let Some((m, id, depth)) = stack.pop() {
+        let Some(part) = m.parts.get(id as usize) else {
+            continue;
+        };
+        parts += 1;
+        if parts > MAX_PARTS {
+            return Some(format!("has more than {MAX_PARTS} parts"));
+        }
+        if depth > MAX_DEPTH {
+            return Some(format!("is nested more than {MAX_DEPTH} levels deep"));
+        }
+        match &part.body {
+            PartType::Multipart(children) => {
+                stack.extend(children.iter().rev().map(|c| (m, *c, depth + 1)));
+            }
+            PartType::Message(nested) => stack.push((nested, 0, depth + 1)),
+            // The parser opens attached messages only a few levels deep.
+            PartType::Binary(_)
+                if part.is_encoding_problem && content_type(part) == "message/rfc822" =>
+            {
+                return Some(format!("is nested more than {MAX_DEPTH} levels deep"));
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
 /// Calls `f` on every part of `msg` and of its nested messages, depth first,
 /// within [`MAX_PARTS`] and [`MAX_DEPTH`]. `f` gets the message owning the
 /// part (for raw header access) and the nesting depth (0 = top level).

@@ -6,10 +6,11 @@
 //!
 //! The rules apply in order: a delivery report is a bounce (checked first,
 //! and only for real reports); anything automatic is an auto-reply; a token
-//! in the address or the thread makes an invite reply; list attachments make
-//! a list submission; a mail to the bare intake address is a command, and
-//! so is one elsewhere whose new text holds a well-formed command line
-//! ([`command`]); the rest is other.
+//! in the address or the thread makes an invite reply; a message beyond the
+//! work limits (parts, nesting) is too complex to read further; list
+//! attachments make a list submission; a mail to the bare intake address is
+//! a command, and so is one elsewhere whose new text holds a well-formed
+//! command line ([`command`]); the rest is other.
 
 mod attach;
 mod auto;
@@ -132,6 +133,13 @@ pub enum Classification {
         commands: Vec<String>,
         text: String,
     },
+    /// A message beyond the work limits (too many parts, nested too
+    /// deep): not read further, so no list or command in it is acted on.
+    TooComplex {
+        from: Option<String>,
+        /// What is beyond the limits, e.g. `has more than 100 parts`.
+        reason: String,
+    },
     /// Anything else a person wrote.
     Other { from: Option<String>, text: String },
 }
@@ -189,6 +197,9 @@ pub fn classify(raw: &[u8], cfg: &ClassifyConfig) -> Classification {
             intent_source,
             text,
         };
+    }
+    if let Some(reason) = mime::beyond_limits(&msg) {
+        return Classification::TooComplex { from, reason };
     }
     let files = attach::list_files(&msg);
     if !files.is_empty() {
@@ -284,6 +295,32 @@ mod tests {
             let json = serde_json::to_value(classify(raw, &cfg())).unwrap();
             assert_eq!(json["kind"], "other");
         }
+    }
+
+    /// Multiparts nested up to the limit are read; one level more is too
+    /// complex, whatever it holds.
+    fn nested(depth: usize) -> String {
+        let mut raw = String::from("From: gc@contractor.test\r\nTo: invites@example.test\r\n");
+        let mut tail = String::new();
+        for i in 0..depth {
+            raw.push_str(&format!(
+                "Content-Type: multipart/mixed; boundary=\"n{i}\"\r\n\r\n--n{i}\r\n"
+            ));
+            tail = format!("\r\n--n{i}--\r\n{tail}");
+        }
+        raw.push_str("Content-Type: text/csv; name=\"l.csv\"\r\n\r\na,b\r\n");
+        raw + &tail
+    }
+
+    #[test]
+    fn nesting_beyond_the_limit_is_too_complex() {
+        let json =
+            serde_json::to_value(classify(nested(mime::MAX_DEPTH).as_bytes(), &cfg())).unwrap();
+        assert_eq!(json["kind"], "list_submission", "{json}");
+        let json =
+            serde_json::to_value(classify(nested(mime::MAX_DEPTH + 1).as_bytes(), &cfg())).unwrap();
+        assert_eq!(json["kind"], "too_complex", "{json}");
+        assert_eq!(json["reason"], "is nested more than 10 levels deep");
     }
 
     #[test]

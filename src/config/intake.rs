@@ -14,7 +14,19 @@ pub struct RawIntake {
     pub maildir: bool,
     #[serde(default)]
     pub imap: Vec<RawImap>,
+    /// Largest message read whole; a larger one is answered from its
+    /// headers alone (a red email to an authorised sender) and not read.
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: u64,
 }
+
+fn default_max_message_bytes() -> u64 {
+    25 << 20
+}
+
+/// The smallest message size limit accepted: below it ordinary replies
+/// would be refused.
+const MIN_MESSAGE_BYTES: u64 = 16 << 10;
 
 fn yes() -> bool {
     true
@@ -25,6 +37,7 @@ impl Default for RawIntake {
         RawIntake {
             maildir: true,
             imap: Vec::new(),
+            max_message_bytes: default_max_message_bytes(),
         }
     }
 }
@@ -90,10 +103,18 @@ impl ImapSettings {
 pub struct IntakeSettings {
     pub maildir: bool,
     pub imap: Vec<ImapSettings>,
+    /// Messages larger than this are not read whole (see [`RawIntake`]).
+    pub max_message_bytes: u64,
 }
 
 impl RawIntake {
     pub(super) fn validate(self, base: &Path, problems: &mut Vec<String>) -> IntakeSettings {
+        if self.max_message_bytes < MIN_MESSAGE_BYTES {
+            problems.push(format!(
+                "intake.max-message-bytes {} must be at least {MIN_MESSAGE_BYTES}",
+                self.max_message_bytes
+            ));
+        }
         let mut imap = Vec::new();
         for (i, r) in self.imap.into_iter().enumerate() {
             let what = format!("intake.imap[{i}]");
@@ -134,6 +155,7 @@ impl RawIntake {
         IntakeSettings {
             maildir: self.maildir,
             imap,
+            max_message_bytes: self.max_message_bytes,
         }
     }
 }

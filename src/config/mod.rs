@@ -21,6 +21,10 @@ pub use transport::{RawTransport, Secret, SmtpSettings, TlsMode, Transport};
 /// Name of the config file looked for in the working directory.
 pub const DEFAULT_FILE: &str = "subinvite.toml";
 
+/// The smallest accepted list file and unpacked-size limits: a list with a
+/// header and one row must fit.
+const MIN_FILE_BYTES: u64 = 1024;
+
 /// Every problem found in a config, one per line.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -266,6 +270,18 @@ impl Raw {
         if i.max_rows == 0 {
             problems.push("import.max-rows must be at least 1".into());
         }
+        if i.max_file_bytes < MIN_FILE_BYTES {
+            problems.push(format!(
+                "import.max-file-bytes {} must be at least {MIN_FILE_BYTES}",
+                i.max_file_bytes
+            ));
+        }
+        if i.max_unpacked_bytes < MIN_FILE_BYTES {
+            problems.push(format!(
+                "import.max-unpacked-bytes {} must be at least {MIN_FILE_BYTES}",
+                i.max_unpacked_bytes
+            ));
+        }
         if i.rows_per_transaction == 0 {
             problems.push("import.rows-per-transaction must be at least 1".into());
         }
@@ -362,6 +378,8 @@ impl Raw {
             list: ListOptions {
                 max_rows: i.max_rows,
                 max_errors: i.max_reported_errors,
+                max_file_bytes: i.max_file_bytes,
+                max_unpacked_bytes: i.max_unpacked_bytes,
                 aliases: ExtraAliases::default(),
             },
             rows_per_transaction: i.rows_per_transaction as usize,
@@ -496,6 +514,27 @@ mod tests {
         ] {
             assert!(all.contains(needle), "missing {needle} in:\n{all}");
         }
+    }
+
+    #[test]
+    fn size_limits_are_checked_and_reach_the_settings() {
+        let bad: Raw = toml::from_str(
+            "[intake]\nmax-message-bytes = 100\n[import]\nmax-file-bytes = 10\nmax-unpacked-bytes = 0\n\
+             [contractors.a]\nname = \"A\"\nnotify = \"a@a.test\"\n",
+        )
+        .unwrap();
+        let all = bad.validate(Path::new("."), "t").unwrap_err().join("\n");
+        for needle in [
+            "intake.max-message-bytes",
+            "import.max-file-bytes",
+            "import.max-unpacked-bytes",
+        ] {
+            assert!(all.contains(needle), "missing {needle} in:\n{all}");
+        }
+        let s = Settings::embedded();
+        assert_eq!(s.intake.max_message_bytes, 25 << 20);
+        assert_eq!(s.list.max_file_bytes, 100 << 20);
+        assert_eq!(s.list.max_unpacked_bytes, 1 << 30);
     }
 
     #[test]

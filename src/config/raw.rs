@@ -139,6 +139,14 @@ pub struct RawImport {
     pub rows_per_transaction: u32,
     #[serde(default = "default_max_reported_errors")]
     pub max_reported_errors: usize,
+    /// Largest list file (dropped, or attached to a mail) that is read at
+    /// all; a larger one is refused unread (`too_large`).
+    #[serde(default = "default_max_file_bytes")]
+    pub max_file_bytes: u64,
+    /// Most bytes a spreadsheet (a zip container: XLSX, XLSB, ODS) may
+    /// unpack to, declared or actually inflated: the zip-bomb guard.
+    #[serde(default = "default_max_unpacked_bytes")]
+    pub max_unpacked_bytes: u64,
 }
 
 fn default_max_rows() -> u32 {
@@ -150,6 +158,12 @@ fn default_rows_per_transaction() -> u32 {
 fn default_max_reported_errors() -> usize {
     10_000
 }
+fn default_max_file_bytes() -> u64 {
+    100 << 20
+}
+fn default_max_unpacked_bytes() -> u64 {
+    1 << 30
+}
 
 impl Default for RawImport {
     fn default() -> Self {
@@ -157,6 +171,8 @@ impl Default for RawImport {
             max_rows: default_max_rows(),
             rows_per_transaction: default_rows_per_transaction(),
             max_reported_errors: default_max_reported_errors(),
+            max_file_bytes: default_max_file_bytes(),
+            max_unpacked_bytes: default_max_unpacked_bytes(),
         }
     }
 }

@@ -195,7 +195,7 @@ pub fn handle(
 ) -> Result<Handled, ImportError> {
     let name = path
         .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
+        .map(|n| stored_name(&n.to_string_lossy()))
         .unwrap_or_else(|| "list".into());
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S").to_string();
     let reject = |sub: &str, why: String| -> Result<Handled, ImportError> {
@@ -352,6 +352,28 @@ fn finished(
     }
 }
 
+/// Longest file name kept for the moved file and its reports, in bytes:
+/// with the time stamp, batch and `.report.json` added it stays well under
+/// the usual 255-byte limit of a file name.
+const MAX_STORED_NAME: usize = 160;
+
+/// `name` shortened to [`MAX_STORED_NAME`] bytes when longer: its start,
+/// `…`, and its end (which keeps the extension).
+fn stored_name(name: &str) -> String {
+    if name.len() <= MAX_STORED_NAME {
+        return name.to_owned();
+    }
+    let mut head = 100;
+    while !name.is_char_boundary(head) {
+        head -= 1;
+    }
+    let mut tail = name.len() - 50;
+    while !name.is_char_boundary(tail) {
+        tail += 1;
+    }
+    format!("{}…{}", &name[..head], &name[tail..])
+}
+
 fn report_json(report: &crate::list::Report) -> String {
     serde_json::to_string_pretty(report).unwrap_or_else(|_| "{}".into())
 }
@@ -382,6 +404,15 @@ fn move_with_report(from: &Path, dest: &Path, text: &str, json: &str) -> std::io
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_names_are_shortened_keeping_the_extension() {
+        let long = format!("{}.csv", "é".repeat(200));
+        let short = stored_name(&long);
+        assert!(short.len() <= MAX_STORED_NAME, "{}", short.len());
+        assert!(short.ends_with("éé.csv") && short.contains('…'));
+        assert_eq!(stored_name("list.csv"), "list.csv");
+    }
 
     #[test]
     fn temporary_and_lock_files_are_ignored() {

@@ -7,7 +7,7 @@
 //! IDLE (bounded, so shutdown is noticed) or polls where IDLE is missing, and
 //! reconnects with backoff after any failure.
 
-use super::mail::handle_or_quarantine;
+use super::mail::{handle_or_quarantine, handle_oversized};
 use crate::clock;
 use crate::config::{ImapSettings, Settings, TlsMode};
 use crate::store::Store;
@@ -114,20 +114,34 @@ fn serve(
             if cancel.is_cancelled() {
                 break;
             }
-            let fetches = s.uid_fetch(uid.to_string(), "BODY.PEEK[]")?;
-            let Some(raw) = fetches.iter().find_map(|f| f.body().map(<[u8]>::to_vec)) else {
+            // A message over the size limit is answered from its header alone.
+            let size = s
+                .uid_fetch(uid.to_string(), "RFC822.SIZE")?
+                .iter()
+                .find_map(|f| f.size)
+                .map_or(0, u64::from);
+            let over = size > settings.intake.max_message_bytes;
+            let what = if over {
+                "BODY.PEEK[HEADER]"
+            } else {
+                "BODY.PEEK[]"
+            };
+            let fetches = s.uid_fetch(uid.to_string(), what)?;
+            let Some(raw) = fetches
+                .iter()
+                .find_map(|f| if over { f.header() } else { f.body() }.map(<[u8]>::to_vec))
+            else {
                 continue;
             };
             drop(fetches);
             let span = tracing::info_span!("envelope", source = %name, uid);
             let _g = span.enter();
-            let summary = handle_or_quarantine(
-                store,
-                settings,
-                &raw,
-                &format!("{name}#{uid}"),
-                clock::now(),
-            )?;
+            let source = format!("{name}#{uid}");
+            let summary = if over {
+                handle_oversized(store, settings, &raw, size, &source, clock::now())?
+            } else {
+                handle_or_quarantine(store, settings, &raw, &source, clock::now())?
+            };
             tracing::info!("{summary}");
             wake.notify_one();
             // Acknowledge only once the commit is on disk.

@@ -15,7 +15,7 @@ use crate::core::email::EmailAddr;
 use crate::core::token::Token;
 use crate::effects;
 use crate::import::{self, ImportError, Outcome, Submission};
-use crate::list::ListInput;
+use crate::list::{Code, ListInput, Problem, Report};
 use crate::model::{MessageKind, Origin, OutboxEntry, Quarantined, Timestamp};
 use crate::store::{Store, StoreError, Tx, TxResult};
 use std::sync::Arc;
@@ -92,6 +92,120 @@ pub fn handle_or_quarantine(
     }
 }
 
+/// Bytes of an oversized message read to answer it: its header section.
+pub const OVERSIZED_HEAD_BYTES: usize = 64 * 1024;
+
+/// Handles a message of `size` bytes, over `intake.max-message-bytes`, from
+/// its first bytes alone (`head`, at most [`OVERSIZED_HEAD_BYTES`]): nothing
+/// else of it is read. An authorised sender gets the red report saying so
+/// (nothing imported); an unauthorised one is refused as usual (once a
+/// day); an automatic message or one without a sender is only recorded.
+/// Like [`handle_or_quarantine`], only a store failure is an error.
+pub fn handle_oversized(
+    store: &Store,
+    settings: &Settings,
+    head: &[u8],
+    size: u64,
+    source: &str,
+    now: Timestamp,
+) -> Result<String, StoreError> {
+    match oversized(store, settings, head, size, source, now) {
+        Ok(s) => Ok(s),
+        Err(IntakeError::Store(e) | IntakeError::Import(ImportError::Store(e))) => Err(e),
+        // Nothing of the message is kept to quarantine: say so and go on.
+        Err(e) => {
+            tracing::error!(%source, size, error = %e, "cannot answer an oversized message");
+            Ok(format!(
+                "a message of {size} bytes, over the size limit: not answered ({e})"
+            ))
+        }
+    }
+}
+
+fn oversized(
+    store: &Store,
+    settings: &Settings,
+    head: &[u8],
+    size: u64,
+    source: &str,
+    now: Timestamp,
+) -> Result<String, IntakeError> {
+    let head = &head[..head.len().min(OVERSIZED_HEAD_BYTES)];
+    let id = mail_parser::MessageParser::default()
+        .parse_headers(head)
+        .and_then(|m| m.message_id().map(str::to_owned))
+        .unwrap_or_default();
+    let key = format!(
+        "mail:{id}:over:{size}:{}",
+        &blake3::hash(head).to_hex()[..32]
+    );
+    let _span = tracing::info_span!("message", %key).entered();
+    if let Some(prev) = store.seen(&key)? {
+        return Ok(format!("already handled: {prev}"));
+    }
+    let limit = settings.intake.max_message_bytes;
+    let what = format!("a message of {size} bytes, over the limit of {limit}");
+    let record = |s: String| -> Result<String, IntakeError> {
+        store.transact(|tx| tx.mark_seen(&key, &s))?;
+        Ok(s)
+    };
+    let class = classify(head, &classify_config(settings));
+    if matches!(
+        class,
+        Classification::Bounce { .. } | Classification::AutoReply { .. }
+    ) {
+        return record(format!("{what}, automatic: recorded, not read"));
+    }
+    let Some(from) = sender_of(&class).and_then(|f| EmailAddr::parse(f).ok()) else {
+        return record(format!(
+            "{what}, without a sender address: recorded, not read"
+        ));
+    };
+    let gc = match authorise(settings, head, &from) {
+        Ok(gc) => gc,
+        Err(why) => return refuse(store, settings, &key, &from, &why, now),
+    };
+    tracing::warn!(%from, size, limit, %source, "message over the size limit: not read");
+    let why = format!(
+        "the message is {size} bytes, over the limit of {limit} bytes: nothing in it was read. \
+         Send the list on its own, as CSV or .xlsx, or split it into smaller files"
+    );
+    let batch = reject_message(store, settings, gc, &from, &key, &why, now)?;
+    Ok(format!(
+        "{what} from {from} for {}: rejected as batch {batch}, not read",
+        gc.id
+    ))
+}
+
+/// Records a message from `from`, acting for `gc`, as a rejected list
+/// submission that was not read (`why`), and queues the red report to
+/// them. Returns the batch id.
+fn reject_message(
+    store: &Store,
+    settings: &Settings,
+    gc: &Contractor,
+    from: &EmailAddr,
+    key: &str,
+    why: &str,
+    now: Timestamp,
+) -> Result<u64, IntakeError> {
+    let sub = Submission {
+        contractor: gc.id.clone(),
+        input: ListInput::Bytes {
+            name: "message".into(),
+            data: Arc::from(Vec::new()),
+        },
+        source: "email:message".into(),
+        digest: key.to_owned(),
+        key: Some(key.to_owned()),
+        allow_repeat: true,
+        report_to: Some(from.clone()),
+    };
+    let report = Report::single(Problem::file(Code::TooLarge, why));
+    let outcome = import::reject_unread(store, settings, &sub, report, now)?;
+    Ok(outcome.batch().id)
+}
+
 /// Handles one message with idempotency key `key`. Returns what was done.
 pub fn handle(
     store: &Store,
@@ -133,6 +247,9 @@ pub fn handle(
         Classification::Command { commands, .. } => {
             return command(store, settings, raw, key, from, &commands, now);
         }
+        Classification::TooComplex { reason, .. } => {
+            return too_complex(store, settings, raw, key, from, &reason, now);
+        }
         Classification::Other { .. } => "not a list, reply or bounce: recorded".to_owned(),
     };
     store.transact(|tx| {
@@ -150,6 +267,7 @@ fn sender_of(c: &Classification) -> Option<&str> {
         | Classification::InviteReply { from, .. }
         | Classification::AutoReply { from, .. }
         | Classification::Command { from, .. }
+        | Classification::TooComplex { from, .. }
         | Classification::Other { from, .. } => from.as_deref(),
         Classification::Bounce { .. } => None,
     }
@@ -157,7 +275,7 @@ fn sender_of(c: &Classification) -> Option<&str> {
 
 /// Whether one more automatic answer to `sender` fits today's budget
 /// (and counts it).
-fn answer_allowed(
+pub(crate) fn answer_allowed(
     tx: &Tx<'_>,
     settings: &Settings,
     sender: &EmailAddr,
@@ -253,6 +371,37 @@ fn lists(
     let summary = format!("lists from {from} for {}: {}", gc.id, batches.join(", "));
     store.transact(|tx| tx.mark_seen(key, &summary))?;
     Ok(summary)
+}
+
+/// A message beyond the work limits: an authorised sender gets the red
+/// report saying why nothing in it was read; anyone else's is recorded.
+fn too_complex(
+    store: &Store,
+    settings: &Settings,
+    raw: &[u8],
+    key: &str,
+    from: Option<EmailAddr>,
+    reason: &str,
+    now: Timestamp,
+) -> Result<String, IntakeError> {
+    let what = format!("a message that {reason}");
+    let gc = from
+        .as_ref()
+        .and_then(|f| authorise(settings, raw, f).ok().map(|gc| (f, gc)));
+    let Some((from, gc)) = gc else {
+        let s = format!("{what}: recorded, not read");
+        store.transact(|tx| tx.mark_seen(key, &s))?;
+        return Ok(s);
+    };
+    let why = format!(
+        "the message {reason}: nothing in it was read. \
+         Send the list on its own, as CSV or .xlsx, attached to a new message"
+    );
+    let batch = reject_message(store, settings, gc, from, key, &why, now)?;
+    Ok(format!(
+        "{what} from {from} for {}: rejected as batch {batch}, not read",
+        gc.id
+    ))
 }
 
 /// Commands from a contractor's authorised sender; anyone else's are

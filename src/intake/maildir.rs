@@ -4,11 +4,12 @@
 //! moved to `cur/` with the Seen flag. A message found again after a crash
 //! is recognised by its idempotency key and only moved.
 
-use super::mail::handle_or_quarantine;
+use super::mail::{handle_or_quarantine, handle_oversized, OVERSIZED_HEAD_BYTES};
 use crate::clock;
 use crate::config::Settings;
 use crate::store::Store;
 use notify::{RecursiveMode, Watcher};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,9 +60,19 @@ pub fn take(
     root: &Path,
     path: &Path,
 ) -> anyhow::Result<String> {
-    let raw = std::fs::read(path)?;
     let source = format!("maildir:{}", path.display());
-    let summary = handle_or_quarantine(store, settings, &raw, &source, clock::now())?;
+    let size = std::fs::metadata(path)?.len();
+    let summary = if size > settings.intake.max_message_bytes {
+        // Only the header section is read; the rest never enters memory.
+        let mut head = Vec::with_capacity(OVERSIZED_HEAD_BYTES);
+        std::fs::File::open(path)?
+            .take(OVERSIZED_HEAD_BYTES as u64)
+            .read_to_end(&mut head)?;
+        handle_oversized(store, settings, &head, size, &source, clock::now())?
+    } else {
+        let raw = std::fs::read(path)?;
+        handle_or_quarantine(store, settings, &raw, &source, clock::now())?
+    };
     // Moving the file to `cur/` acknowledges it: the commit must be on disk.
     store.flush()?;
     crate::crash::point("maildir.committed");

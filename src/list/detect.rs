@@ -185,6 +185,7 @@ fn not_a_table(head: &[u8]) -> Option<String> {
         (b"Rar!", "a RAR archive"),
         (b"7z\xBC\xAF\x27\x1C", "a 7-Zip archive"),
         (b"{\\rtf", "an RTF document"),
+        (b"\x7FELF", "a program (an ELF executable)"),
     ];
     if let Some((_, what)) = MAGIC.iter().find(|(m, _)| head.starts_with(m)) {
         return Some((*what).to_string());

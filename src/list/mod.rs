@@ -13,6 +13,7 @@ mod aliases;
 mod detect;
 mod fix;
 mod header;
+mod limits;
 mod report;
 mod sheet;
 mod source;
@@ -39,6 +40,10 @@ pub struct ListOptions {
     /// Most errors (and, separately, warnings) kept in a report; the totals
     /// still count all of them.
     pub max_errors: usize,
+    /// Largest file read at all; a larger one is `too_large`, unread.
+    pub max_file_bytes: u64,
+    /// Most bytes a zip container (XLSX, XLSB, ODS) may unpack to.
+    pub max_unpacked_bytes: u64,
     /// Header names to accept besides the built-in ones.
     pub aliases: ExtraAliases,
 }
@@ -48,6 +53,8 @@ impl Default for ListOptions {
         ListOptions {
             max_rows: 1_000_000,
             max_errors: 10_000,
+            max_file_bytes: 100 << 20,
+            max_unpacked_bytes: 1 << 30,
             aliases: ExtraAliases::default(),
         }
     }
@@ -191,12 +198,25 @@ impl ListFile {
             },
             Probe::NotATable(what) => not_a_table(what),
         };
-        let kind = match detect::sniff(&input)? {
-            Sniffed::Text(spec) => Kind::Text(spec),
-            Sniffed::Zip => probed(sheet::probe_zip(&input)?),
-            Sniffed::Ole => probed(sheet::probe_ole(&input)?),
-            Sniffed::NotATable(what) => not_a_table(what),
-            Sniffed::UnknownEncoding => Kind::Rejected {
+        let too_large = |problem| Kind::Rejected {
+            format: Format::Unknown,
+            problem,
+        };
+        let size = limits::input_len(&input)?;
+        let sniffed = match limits::file_too_large(size, opts.max_file_bytes) {
+            Some(problem) => Err(too_large(problem)),
+            None => Ok(detect::sniff(&input)?),
+        };
+        let kind = match sniffed {
+            Err(kind) => kind,
+            Ok(Sniffed::Text(spec)) => Kind::Text(spec),
+            Ok(Sniffed::Zip) => match limits::zip_bomb(&input, opts.max_unpacked_bytes)? {
+                Some(problem) => too_large(problem),
+                None => probed(sheet::probe_zip(&input)?),
+            },
+            Ok(Sniffed::Ole) => probed(sheet::probe_ole(&input)?),
+            Ok(Sniffed::NotATable(what)) => not_a_table(what),
+            Ok(Sniffed::UnknownEncoding) => Kind::Rejected {
                 format: Format::Csv,
                 problem: Problem::file(
                     Code::NotATable,

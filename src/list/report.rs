@@ -64,6 +64,9 @@ pub enum Code {
     EmptyFile,
     /// Error: the file is not a table (binary junk, a PDF, ...).
     NotATable,
+    /// Error: the file, or what a spreadsheet unpacks to, is over a size
+    /// limit; it was not read.
+    TooLarge,
     /// Warning: blank rows between data rows were skipped.
     BlankRow,
     /// Warning: a column that is not used.
@@ -90,6 +93,7 @@ impl Code {
             Code::TooManyRows => "too_many_rows",
             Code::EmptyFile => "empty_file",
             Code::NotATable => "not_a_table",
+            Code::TooLarge => "too_large",
             Code::BlankRow => "blank_row",
             Code::IgnoredColumn => "ignored_column",
             Code::IgnoredRow => "ignored_row",
@@ -192,6 +196,14 @@ impl Report {
     /// The report of a file that could not be read at all (damaged or
     /// encrypted workbook, I/O error): one file-level problem saying why.
     pub fn unreadable(why: &str) -> Report {
+        Report::single(Problem::file(
+            Code::NotATable,
+            format!("the file cannot be read ({why}): send the list as CSV or Excel (.xlsx), without a password"),
+        ))
+    }
+
+    /// A report of a file refused for one whole-file `problem`.
+    pub fn single(problem: Problem) -> Report {
         Report {
             valid: false,
             rows: 0,
@@ -200,10 +212,7 @@ impl Report {
             delimiter: None,
             header_row: None,
             columns: Columns::default(),
-            errors: vec![Problem::file(
-                Code::NotATable,
-                format!("the file cannot be read ({why}): send the list as CSV or Excel (.xlsx), without a password"),
-            )],
+            errors: vec![problem],
             errors_total: 1,
             warnings: Vec::new(),
             warnings_total: 0,
@@ -314,6 +323,7 @@ mod tests {
             Code::TooManyRows,
             Code::EmptyFile,
             Code::NotATable,
+            Code::TooLarge,
             Code::BlankRow,
             Code::IgnoredColumn,
             Code::IgnoredRow,

@@ -92,8 +92,26 @@ impl Home {
 
     /// Starts the daemon; stopped (SIGTERM, then wait) when dropped.
     pub fn daemon(&self) -> Daemon {
-        let log = std::fs::File::create(self.path().join("daemon.log")).expect("log file");
-        let child = Command::new(BIN)
+        self.start_daemon(None)
+    }
+
+    /// Starts the daemon with its clock pinned at `now` (Unix seconds).
+    pub fn daemon_at(&self, now: i64) -> Daemon {
+        self.start_daemon(Some(now))
+    }
+
+    fn start_daemon(&self, now: Option<i64>) -> Daemon {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path().join("daemon.log"))
+            .expect("log file");
+        let mut cmd = Command::new(BIN);
+        match now {
+            Some(t) => cmd.env("SUBINVITE_NOW", t.to_string()),
+            None => cmd.env_remove("SUBINVITE_NOW"),
+        };
+        let child = cmd
             .arg("run")
             .current_dir(self.path())
             .env("RUST_LOG", "info")
