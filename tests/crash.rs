@@ -214,9 +214,19 @@ fn inputs_taken(home: &Home) -> bool {
 /// sent twice (those handed over but not yet recorded at the crash).
 fn settle_and_check(home: &Home, in_flight: usize) {
     let mut d = home.daemon();
-    wait_for(120, "every input taken after the restart", || {
-        inputs_taken(home).then_some(())
-    });
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !inputs_taken(home) {
+        if Instant::now() > deadline {
+            let mut left = files(&home.var("inbox").join("new"), "");
+            for gc in ["demo", "acme"] {
+                left.extend(files(&home.var("drop").join(gc), ""));
+            }
+            let log = d.log_text();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            panic!("inputs not taken after the restart: {left:?}\nlog (last lines, newest first):\n{}", tail.join("\n"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     d.stop();
     home.ok(&["outbox", "send"]);
 
