@@ -116,7 +116,7 @@ pub fn import(
     if let Some(earlier) = store.batch_by_digest(&contractor.id, &sub.digest)? {
         match earlier.state {
             BatchState::Applying { .. } => {
-                return resume(store, settings, earlier, sub.key.clone())
+                return resume(store, settings, earlier, sub.key.clone(), Some(&sub.input))
             }
             BatchState::Imported if !sub.allow_repeat => {
                 if let Some(key) = &sub.key {
@@ -253,7 +253,13 @@ pub fn recover(store: &Store, settings: &Settings) -> Result<Vec<Batch>, ImportE
     let mut done = Vec::new();
     for batch in store.unfinished_batches()? {
         tracing::warn!(batch = batch.id, source = %batch.source, "rolling forward an interrupted import");
-        if let Outcome::Imported { batch, .. } = resume(store, settings, batch, None)? {
+        if !spool_path(settings, batch.id).exists() {
+            // Only a hand-removed spool gets here; the source, never
+            // acknowledged, resumes the batch when it is read again.
+            tracing::error!(batch = batch.id, source = %batch.source, "the spooled copy of an interrupted import is missing; it resumes when its source is read again");
+            continue;
+        }
+        if let Outcome::Imported { batch, .. } = resume(store, settings, batch, None, None)? {
             done.push(batch);
         }
     }
@@ -280,12 +286,19 @@ pub fn recover(store: &Store, settings: &Settings) -> Result<Vec<Batch>, ImportE
     Ok(done)
 }
 
+/// Applies the rest of a half-applied batch from its spooled copy, spooling
+/// `input` again if that copy is missing (`input` has the batch's digest).
 fn resume(
     store: &Store,
     settings: &Settings,
     batch: Batch,
     key: Option<String>,
+    input: Option<&ListInput>,
 ) -> Result<Outcome, ImportError> {
+    let spooled = spool_path(settings, batch.id);
+    if let (false, Some(input)) = (spooled.exists(), input) {
+        spool(input, &spooled)?;
+    }
     let contractor = settings.contractor(&batch.contractor).ok_or_else(|| {
         StoreError::Aborted(format!(
             "batch {} names unknown contractor {:?}",
@@ -381,10 +394,14 @@ fn apply(
             break;
         }
     }
+    // The spooled copy is the journal: it goes only once the last
+    // transaction is on disk.
+    store.flush()?;
     let spooled = spool_path(settings, batch.id);
     if spooled.exists() {
         let _ = std::fs::remove_file(spooled);
     }
+    crate::crash::point("import.finished");
     Ok(batch)
 }
 

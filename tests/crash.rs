@@ -223,7 +223,10 @@ fn settle_and_check(home: &Home, in_flight: usize) {
             }
             let log = d.log_text();
             let tail: Vec<&str> = log.lines().rev().take(40).collect();
-            panic!("inputs not taken after the restart: {left:?}\nlog (last lines, newest first):\n{}", tail.join("\n"));
+            panic!(
+                "inputs not taken after the restart: {left:?}\nlog (last lines, newest first):\n{}",
+                tail.join("\n")
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -311,6 +314,11 @@ fn crash_after_the_reports_are_written_before_the_move() {
 #[test]
 fn crash_between_the_transactions_of_a_long_list() {
     crash_then_check("import.applied", &[0, 1], IN_FLIGHT);
+}
+
+#[test]
+fn crash_after_a_long_list_is_finished_and_its_spooled_copy_removed() {
+    crash_then_check("import.finished", &[0], IN_FLIGHT);
 }
 
 #[test]
