@@ -286,6 +286,10 @@ fn settle_and_check(home: &Home, in_flight: usize) {
         "one distinct email per outbox entry"
     );
     let doubled: usize = ids.values().map(|n| n - 1).sum();
+    eprintln!(
+        "{} emails, {doubled} sent twice (in flight at a crash)",
+        ids.len()
+    );
     assert!(
         doubled <= in_flight,
         "{doubled} emails sent twice, {in_flight} allowed: {:?}",
