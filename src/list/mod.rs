@@ -13,6 +13,7 @@ mod aliases;
 mod detect;
 mod fix;
 mod header;
+mod ole;
 mod report;
 mod sheet;
 mod source;
