@@ -10,33 +10,15 @@
 //! per location on stderr and are not crashes. Any other panic is.
 #![no_main]
 
+#[path = "hook.rs"]
+mod hook;
+
 use libfuzzer_sys::fuzz_target;
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex, Once};
+use std::sync::Arc;
 use subinvite::list::{ListFile, ListInput, ListOptions};
 
-static HOOK: Once = Once::new();
-static SEEN: Mutex<Option<HashSet<String>>> = Mutex::new(None);
-
-/// Replaces libFuzzer's abort-on-any-panic hook: a panic the code catches
-/// is handled, and one it does not catch still aborts in libfuzzer-sys.
-fn quiet_panics() {
-    HOOK.call_once(|| {
-        std::panic::set_hook(Box::new(|info| {
-            let at = info
-                .location()
-                .map(|l| format!("{}:{}", l.file(), l.line()))
-                .unwrap_or_default();
-            let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
-            if seen.get_or_insert_with(HashSet::new).insert(at.clone()) {
-                eprintln!("panic (first at this location): {info}");
-            }
-        }));
-    });
-}
-
 fuzz_target!(|data: &[u8]| {
-    quiet_panics();
+    hook::report_caught_panics_once();
     let opts = ListOptions {
         max_rows: 10_000,
         max_errors: 100,

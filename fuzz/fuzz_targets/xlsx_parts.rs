@@ -6,10 +6,12 @@
 //! (open, check, rows) with the same checks as `list_read`.
 #![no_main]
 
+#[path = "hook.rs"]
+mod hook;
+
 use libfuzzer_sys::fuzz_target;
-use std::collections::HashSet;
 use std::io::{Cursor, Write};
-use std::sync::{Arc, Mutex, Once};
+use std::sync::Arc;
 use subinvite::list::{ListFile, ListInput, ListOptions};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
@@ -27,26 +29,6 @@ const WORKBOOK_RELS: &str = r#"<?xml version="1.0" encoding="UTF-8" standalone="
 
 const WORKBOOK: &str = r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 <workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="Subcontractors" sheetId="1" r:id="rId1"/></sheets></workbook>"#;
-
-static HOOK: Once = Once::new();
-static SEEN: Mutex<Option<HashSet<String>>> = Mutex::new(None);
-
-/// As in `list_read`: panics the code catches (calamine's, under its
-/// guard) are reported once per location; uncaught ones still abort.
-fn quiet_panics() {
-    HOOK.call_once(|| {
-        std::panic::set_hook(Box::new(|info| {
-            let at = info
-                .location()
-                .map(|l| format!("{}:{}", l.file(), l.line()))
-                .unwrap_or_default();
-            let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
-            if seen.get_or_insert_with(HashSet::new).insert(at) {
-                eprintln!("panic (first at this location): {info}");
-            }
-        }));
-    });
-}
 
 fn split(data: &[u8]) -> Vec<&[u8]> {
     let mut parts = Vec::new();
@@ -78,7 +60,7 @@ fn xlsx(sheet: &[u8], shared: Option<&[u8]>, workbook: &[u8]) -> Option<Vec<u8>>
 }
 
 fuzz_target!(|data: &[u8]| {
-    quiet_panics();
+    hook::report_caught_panics_once();
     let parts = split(data);
     let sheet = parts[0];
     let shared = parts.get(1).copied();
