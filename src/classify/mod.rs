@@ -144,11 +144,20 @@ pub enum Classification {
     Other { from: Option<String>, text: String },
 }
 
+/// Parses `raw` as MIME, or `None`. mail-parser asserts on some malformed
+/// multipart nestings (a `debug_assert!`, so a panic in debug builds and a
+/// best effort in release); either way a mail it cannot take apart is
+/// classified from its raw text, and nothing a sender writes can panic here.
+fn parse_mime(raw: &[u8]) -> Option<mail_parser::Message<'_>> {
+    std::panic::catch_unwind(|| MessageParser::default().parse(raw))
+        .ok()
+        .flatten()
+        .filter(|m| !m.parts.is_empty())
+}
+
 /// Classifies one raw message. Never panics.
 pub fn classify(raw: &[u8], cfg: &ClassifyConfig) -> Classification {
-    let parsed = MessageParser::default()
-        .parse(raw)
-        .filter(|m| !m.parts.is_empty());
+    let parsed = parse_mime(raw);
     let Some(msg) = parsed else {
         let head = &raw[..raw.len().min(mime::MAX_TEXT)];
         return Classification::Other {

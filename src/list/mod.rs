@@ -14,6 +14,7 @@ mod detect;
 mod fix;
 mod header;
 mod limits;
+mod ole;
 mod report;
 mod sheet;
 mod source;

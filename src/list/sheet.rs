@@ -117,9 +117,24 @@ pub(crate) fn probe_zip(input: &ListInput) -> Result<Probe, Unreadable> {
     })
 }
 
+/// Refuses a compound file whose structure points outside it, before
+/// calamine sizes buffers by it (see [`super::ole`]).
+fn ole_bounded(input: &ListInput) -> Result<(), Unreadable> {
+    let owned;
+    let data: &[u8] = match input {
+        ListInput::Bytes { data, .. } => data,
+        ListInput::Path(p) => {
+            owned = std::fs::read(p).map_err(|e| Unreadable::io(input, e))?;
+            &owned
+        }
+    };
+    super::ole::check(data).map_err(Unreadable::Corrupt)
+}
+
 /// Finds out what an OLE compound file is: XLS, an encrypted XLSX, or
 /// another Office document.
 pub(crate) fn probe_ole(input: &ListInput) -> Result<Probe, Unreadable> {
+    ole_bounded(input)?;
     guarded(
         || match Xls::<InputReader>::new(InputReader::open(input)?) {
             Ok(wb) => Ok(first_sheet(wb.sheets_metadata(), Format::Xls)),
@@ -188,6 +203,9 @@ pub(crate) struct RangeSource {
 
 impl RangeSource {
     pub fn open(input: &ListInput, format: Format, sheet: &str) -> Result<RangeSource, Unreadable> {
+        if matches!(format, Format::Xls) {
+            ole_bounded(input)?;
+        }
         let range = guarded(|| {
             let reader = InputReader::open(input)?;
             let corrupt = |e: &dyn std::fmt::Display| Unreadable::Corrupt(e.to_string());
