@@ -350,7 +350,8 @@ const WRAP_AT: usize = 72;
 fn wrap(text: &str, width: usize) -> String {
     let mut out = String::with_capacity(text.len() + text.len() / width);
     for line in text.split('\n') {
-        if line.chars().count() <= width {
+        // Bytes bound characters: most lines need no count at all.
+        if line.len() <= width || line.chars().count() <= width {
             out.push_str(line);
             out.push('\n');
             continue;
@@ -362,23 +363,27 @@ fn wrap(text: &str, width: usize) -> String {
         } else {
             indent.to_owned()
         };
-        let mut cur = indent.to_owned();
+        // Written straight into `out`; `len` counts the characters of the
+        // line being filled.
+        out.push_str(indent);
+        let (hang_len, mut len) = (hang.chars().count(), indent.chars().count());
         let mut fresh = true;
         for word in body.split(' ').filter(|w| !w.is_empty()) {
-            let len = cur.chars().count();
-            if !fresh && len + 1 + word.chars().count() > width {
-                out.push_str(&cur);
+            let word_len = word.chars().count();
+            if !fresh && len + 1 + word_len > width {
                 out.push('\n');
-                cur = hang.clone();
+                out.push_str(&hang);
+                len = hang_len;
                 fresh = true;
             }
             if !fresh {
-                cur.push(' ');
+                out.push(' ');
+                len += 1;
             }
-            cur.push_str(word);
+            out.push_str(word);
+            len += word_len;
             fresh = false;
         }
-        out.push_str(&cur);
         out.push('\n');
     }
     out.pop();
@@ -390,8 +395,11 @@ fn wrap(text: &str, width: usize) -> String {
 /// quoted-printable pass over every byte. Anything else is left to lettre
 /// (8bit, quoted-printable or base64, as fits).
 fn body(text: String) -> Body {
-    let seven_bit = text.is_ascii()
-        && !text.contains(['\0', '\r'])
+    // Byte searches (memchr), not a walk over the characters.
+    let bytes = text.as_bytes();
+    let seven_bit = bytes.is_ascii()
+        && !bytes.contains(&0)
+        && !bytes.contains(&b'\r')
         && text.split('\n').all(|line| line.len() <= 998);
     if !seven_bit {
         return Body::new(text);
