@@ -99,7 +99,8 @@ fn dumped(dir: &Path) -> BTreeMap<String, usize> {
 }
 
 /// A fault on the SMTP side for a while, then a healthy sink on the same
-/// port: every message arrives, once.
+/// port (with the fault's `-p`, if any: no PIPELINING on offer): every
+/// message arrives, once.
 fn smtp_fault_then_recovery(fault: &[&str], timeout_secs: u32, log_says: &str) {
     let port = free_port();
     let home = Home::with_config(&smtp_config(port, timeout_secs));
@@ -117,7 +118,10 @@ fn smtp_fault_then_recovery(fault: &[&str], timeout_secs: u32, log_says: &str) {
     for (p, mode) in [(home.path(), 0o755), (dump.as_path(), 0o777)] {
         std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).expect("chmod");
     }
-    let _healthy = Sink::start(port, &["-d", &format!("{}/%H%M%S.", dump.display())]);
+    let template = format!("{}/%H%M%S.", dump.display());
+    let mut healthy = vec!["-d", &template];
+    healthy.extend(fault.iter().filter(|a| **a == "-p"));
+    let _healthy = Sink::start(port, &healthy);
     wait_for(90, "all 21 messages delivered after the fault", || {
         (dumped(&dump).len() == 21).then_some(())
     });
@@ -134,6 +138,11 @@ fn smtp_fault_then_recovery(fault: &[&str], timeout_secs: u32, log_says: &str) {
 #[test]
 fn smtp_answering_4xx_then_recovering_delivers_everything_once() {
     smtp_fault_then_recovery(&["-r", "RCPT"], 5, "temporary failure");
+}
+
+#[test]
+fn smtp_without_pipelining_answering_4xx_then_recovering_delivers_everything_once() {
+    smtp_fault_then_recovery(&["-p", "-r", "RCPT"], 5, "temporary failure");
 }
 
 #[test]

@@ -1,32 +1,65 @@
-//! A pool of SMTP connections for plain and STARTTLS submission. lettre
-//! drives the protocol; this module owns the sockets so it can set
-//! TCP_NODELAY: lettre writes a message and its terminating `.` separately,
-//! and with Nagle's algorithm on, each message then waits out the server's
-//! delayed ACK (about 40 ms). A broken or stale connection is dropped and,
-//! when it was a reused one, the message is tried once on a fresh one.
+//! A pool of SMTP sessions for plain and STARTTLS submission. lettre
+//! parses replies and formats commands; this module owns the sockets and
+//! drives each mail transaction:
+//!
+//! - TCP_NODELAY, and the body with its terminating `.` in one write:
+//!   lettre writes them separately, and with Nagle's algorithm each message
+//!   would wait out the server's delayed ACK (about 40 ms);
+//! - PIPELINING (RFC 2920) when the server offers it: `MAIL`, `RCPT` and
+//!   `DATA` go out in one write and their replies are read in order, so a
+//!   message costs two round trips instead of four;
+//! - a refused transaction is reset (`RSET`) and its session kept; a broken
+//!   or stale session is dropped and, when it was a reused one, the message
+//!   is tried once on a fresh session.
 
 use super::transport::SendError;
 use crate::config::{SmtpSettings, TlsMode};
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
-use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Rcpt, Rset};
+use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
+use std::fmt;
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
-/// Pooled SMTP connections to one server.
+/// Pooled SMTP sessions to one server.
 pub struct SmtpPool {
     settings: SmtpSettings,
     hello: ClientId,
-    idle: Mutex<Vec<AsyncSmtpConnection>>,
+    idle: Mutex<Vec<Session>>,
     permits: Semaphore,
 }
 
-fn transient(e: impl std::fmt::Display) -> SendError {
+/// One open SMTP session and what its server offers.
+struct Session {
+    conn: AsyncSmtpConnection,
+    /// The server advertised PIPELINING in its EHLO reply.
+    pipelining: bool,
+    /// Set just before a message body is written; the socket holds its
+    /// flushes until the terminating `.`, then clears it.
+    body: Arc<AtomicBool>,
+}
+
+/// How a failed transaction leaves its session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Left {
+    /// Back at the start of a transaction: it can be pooled again.
+    Usable,
+    /// Given up on purpose (a timeout, a body we must not send).
+    Closed,
+    /// The connection failed: if it was a reused one, it had gone stale.
+    Broken,
+}
+
+type Failed = (SendError, Left);
+
+fn transient(e: impl fmt::Display) -> SendError {
     SendError::Transient(e.to_string())
 }
 
@@ -35,6 +68,33 @@ fn classify(e: lettre::transport::smtp::Error) -> SendError {
         SendError::Permanent(e.to_string())
     } else {
         SendError::Transient(e.to_string())
+    }
+}
+
+/// The server answered, and the answer was no (4xx or 5xx): the session
+/// is still in step. Anything else (I/O, a reply that does not parse)
+/// leaves it unusable.
+fn is_refusal(e: &lettre::transport::smtp::Error) -> bool {
+    e.is_transient() || e.is_permanent()
+}
+
+fn broken(e: lettre::transport::smtp::Error) -> Failed {
+    (transient(e), Left::Broken)
+}
+
+/// `MAIL`, every `RCPT` and `DATA`, written as one.
+struct Pipelined<'a> {
+    mail: &'a Mail,
+    rcpts: &'a [Rcpt],
+}
+
+impl fmt::Display for Pipelined<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.mail)?;
+        for rcpt in self.rcpts {
+            write!(f, "{rcpt}")?;
+        }
+        write!(f, "{Data}")
     }
 }
 
@@ -50,7 +110,18 @@ impl SmtpPool {
         }
     }
 
-    async fn connect(&self) -> Result<AsyncSmtpConnection, SendError> {
+    fn take(&self) -> Option<Session> {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop()
+    }
+
+    fn put(&self, session: Session) {
+        self.idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(session);
+    }
+
+    async fn connect(&self) -> Result<Session, SendError> {
         let s = &self.settings;
         let limit = s.timeout;
         let tcp = tokio::time::timeout(limit, TcpStream::connect((s.host.as_str(), s.port)))
@@ -58,22 +129,33 @@ impl SmtpPool {
             .map_err(|_| transient(format!("connecting to {}:{} timed out", s.host, s.port)))?
             .map_err(|e| transient(format!("cannot connect to {}:{}: {e}", s.host, s.port)))?;
         tcp.set_nodelay(true).map_err(transient)?;
+        let body = Arc::new(AtomicBool::new(false));
+        let stream = Coalescing::new(tcp, Arc::clone(&body));
         let setup = async {
-            let mut conn = AsyncSmtpConnection::connect_with_transport(
-                Box::new(Coalescing::new(tcp)),
-                &self.hello,
-            )
-            .await?;
+            let mut conn =
+                AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello).await?;
             if s.tls == TlsMode::StartTls {
                 conn.starttls(TlsParameters::new(s.host.clone())?, &self.hello)
                     .await?;
             }
+            // lettre keeps only the extensions it knows of; ask once more
+            // to learn whether the server pipelines.
+            let ehlo = conn.command(Ehlo::new(self.hello.clone())).await?;
+            let pipelining = ehlo.message().any(|line| {
+                line.split_ascii_whitespace()
+                    .next()
+                    .is_some_and(|word| word.eq_ignore_ascii_case("PIPELINING"))
+            });
             if let Some((user, password)) = &s.credentials {
                 let creds = Credentials::new(user.clone(), password.expose().to_owned());
                 conn.auth(&[Mechanism::Plain, Mechanism::Login], &creds)
                     .await?;
             }
-            Ok::<_, lettre::transport::smtp::Error>(conn)
+            Ok::<_, lettre::transport::smtp::Error>(Session {
+                conn,
+                pipelining,
+                body,
+            })
         };
         tokio::time::timeout(limit, setup)
             .await
@@ -81,58 +163,170 @@ impl SmtpPool {
             .map_err(classify)
     }
 
-    /// Sends one message on a pooled connection.
+    /// Sends one message on a pooled session.
     pub async fn send(&self, envelope: &Envelope, bytes: &[u8]) -> Result<(), SendError> {
         let _permit = self.permits.acquire().await.map_err(transient)?;
-        let pooled = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let pooled = self.take();
         let reused = pooled.is_some();
-        let mut conn = match pooled {
-            Some(c) => c,
+        let mut session = match pooled {
+            Some(s) => s,
             None => self.connect().await?,
         };
-        match self.send_on(&mut conn, envelope, bytes).await {
+        let (error, left) = match self.deliver(&mut session, envelope, bytes).await {
             Ok(()) => {
-                self.idle
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(conn);
-                Ok(())
+                self.put(session);
+                return Ok(());
             }
-            // A reused connection the server had closed: once more, fresh.
-            Err(SendError::Transient(_)) if reused => {
+            Err(failed) => failed,
+        };
+        match left {
+            Left::Usable => self.put(session),
+            // A reused session the server had closed: once more, fresh.
+            Left::Broken if reused => {
+                drop(session);
                 let mut fresh = self.connect().await?;
-                self.send_on(&mut fresh, envelope, bytes).await?;
-                self.idle
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(fresh);
-                Ok(())
+                return match self.deliver(&mut fresh, envelope, bytes).await {
+                    Ok(()) => {
+                        self.put(fresh);
+                        Ok(())
+                    }
+                    Err((error, left)) => {
+                        if left == Left::Usable {
+                            self.put(fresh);
+                        }
+                        Err(error)
+                    }
+                };
             }
-            Err(e) => {
-                // A rejected recipient leaves the session usable.
-                if !conn.has_broken() && matches!(e, SendError::Permanent(_)) {
-                    self.idle
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .push(conn);
-                }
-                Err(e)
-            }
+            Left::Broken | Left::Closed => {}
         }
+        Err(error)
     }
 
-    async fn send_on(
+    /// One mail transaction within the configured timeout.
+    async fn deliver(
         &self,
-        conn: &mut AsyncSmtpConnection,
+        session: &mut Session,
         envelope: &Envelope,
         bytes: &[u8],
-    ) -> Result<(), SendError> {
-        match tokio::time::timeout(self.settings.timeout, conn.send(envelope, bytes)).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(classify(e)),
-            Err(_) => Err(transient("the SMTP server did not answer in time")),
+    ) -> Result<(), Failed> {
+        match tokio::time::timeout(self.settings.timeout, transaction(session, envelope, bytes))
+            .await
+        {
+            Ok(result) => result,
+            Err(_) => Err((
+                transient("the SMTP server did not answer in time"),
+                Left::Closed,
+            )),
         }
     }
+}
+
+/// `MAIL`, `RCPT`s, `DATA`, then the body. A refusal before the body is
+/// reset with `RSET` so the session can carry the next message.
+async fn transaction(s: &mut Session, envelope: &Envelope, bytes: &[u8]) -> Result<(), Failed> {
+    let info = s.conn.server_info();
+    let mut params = Vec::new();
+    let addresses = envelope.from().into_iter().chain(envelope.to());
+    if addresses.map(AsRef::<str>::as_ref).any(|a| !a.is_ascii()) {
+        if !info.supports_feature(Extension::SmtpUtfEight) {
+            return Err((
+                SendError::Permanent("the server cannot take non-ASCII addresses".into()),
+                Left::Usable,
+            ));
+        }
+        params.push(MailParameter::SmtpUtfEight);
+    }
+    if !bytes.is_ascii() {
+        if !info.supports_feature(Extension::EightBitMime) {
+            return Err((
+                SendError::Permanent("the server cannot take 8-bit messages".into()),
+                Left::Usable,
+            ));
+        }
+        params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+    }
+    let mail = Mail::new(envelope.from().cloned(), params);
+    let rcpts: Vec<Rcpt> = envelope
+        .to()
+        .iter()
+        .map(|to| Rcpt::new(to.clone(), Vec::new()))
+        .collect();
+
+    let (refusal, data_accepted) = if s.pipelining {
+        pipelined(s, &mail, &rcpts).await?
+    } else {
+        stepwise(s, &mail, &rcpts).await?
+    };
+    if let Some(e) = refusal {
+        // The server waits for a body we must not send: only closing the
+        // session abandons it.
+        if data_accepted {
+            return Err((classify(e), Left::Closed));
+        }
+        return match s.conn.command(Rset).await {
+            Ok(_) => Err((classify(e), Left::Usable)),
+            Err(_) => Err((classify(e), Left::Broken)),
+        };
+    }
+    s.body.store(true, Ordering::Release);
+    match s.conn.message(bytes).await {
+        Ok(_) => Ok(()),
+        // The reply to the final `.` ends the transaction either way.
+        Err(e) if is_refusal(&e) => Err((classify(e), Left::Usable)),
+        Err(e) => Err(broken(e)),
+    }
+}
+
+/// The envelope commands in one write (RFC 2920). Returns the first
+/// refusal, if any, and whether `DATA` was answered 354.
+async fn pipelined(
+    s: &mut Session,
+    mail: &Mail,
+    rcpts: &[Rcpt],
+) -> Result<(Option<lettre::transport::smtp::Error>, bool), Failed> {
+    let replies = rcpts.len() + 2;
+    let mut refusal = None;
+    let mut data_accepted = false;
+    for i in 0..replies {
+        let reply = if i == 0 {
+            s.conn.command(Pipelined { mail, rcpts }).await
+        } else {
+            s.conn.read_response().await
+        };
+        match reply {
+            Ok(_) => data_accepted = i + 1 == replies,
+            Err(e) if is_refusal(&e) => {
+                refusal.get_or_insert(e);
+            }
+            Err(e) => return Err(broken(e)),
+        }
+    }
+    Ok((refusal, data_accepted))
+}
+
+/// The envelope commands one at a time, stopping at the first refusal.
+async fn stepwise(
+    s: &mut Session,
+    mail: &Mail,
+    rcpts: &[Rcpt],
+) -> Result<(Option<lettre::transport::smtp::Error>, bool), Failed> {
+    let step = |reply: Result<_, lettre::transport::smtp::Error>| match reply {
+        Ok(_) => Ok(None),
+        Err(e) if is_refusal(&e) => Ok(Some(e)),
+        Err(e) => Err(broken(e)),
+    };
+    if let Some(e) = step(s.conn.command(mail).await)? {
+        return Ok((Some(e), false));
+    }
+    for rcpt in rcpts {
+        if let Some(e) = step(s.conn.command(rcpt).await)? {
+            return Ok((Some(e), false));
+        }
+    }
+    let refusal = step(s.conn.command(Data).await)?;
+    let data_accepted = refusal.is_none();
+    Ok((refusal, data_accepted))
 }
 
 /// A TCP stream that sends a message body and its terminating `.` in one
@@ -143,19 +337,16 @@ impl SmtpPool {
 struct Coalescing {
     inner: TcpStream,
     buf: Vec<u8>,
-    /// `DATA` was sent; the next reply says whether the body follows.
-    awaiting_data_reply: bool,
-    /// Between `354` and the terminating `.`: hold flushes.
-    in_body: bool,
+    /// Shared with the [`Session`]: a body is being written.
+    body: Arc<AtomicBool>,
 }
 
 impl Coalescing {
-    fn new(inner: TcpStream) -> Coalescing {
+    fn new(inner: TcpStream, body: Arc<AtomicBool>) -> Coalescing {
         Coalescing {
             inner,
             buf: Vec::with_capacity(8 * 1024),
-            awaiting_data_reply: false,
-            in_body: false,
+            body,
         }
     }
 
@@ -188,16 +379,7 @@ impl AsyncRead for Coalescing {
         cx: &mut Context<'_>,
         out: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        let before = out.filled().len();
-        let polled = Pin::new(&mut self.inner).poll_read(cx, out);
-        if let Poll::Ready(Ok(())) = polled {
-            let new = &out.filled()[before..];
-            if self.awaiting_data_reply && !new.is_empty() {
-                self.in_body = new.starts_with(b"354");
-                self.awaiting_data_reply = false;
-            }
-        }
-        polled
+        Pin::new(&mut self.inner).poll_read(cx, out)
     }
 }
 
@@ -213,23 +395,16 @@ impl AsyncWrite for Coalescing {
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         let this = &mut *self;
-        if this.in_body && !this.buf.ends_with(b"\r\n.\r\n") {
+        // lettre dot-stuffs the body, so only its terminator ends so.
+        let in_body = this.body.load(Ordering::Acquire);
+        if in_body && !this.buf.ends_with(b"\r\n.\r\n") {
             return Poll::Ready(Ok(()));
         }
-        let is_data = this.buf.eq_ignore_ascii_case(b"DATA\r\n");
-        let ends_body = this.in_body;
-        match this.poll_send(cx) {
-            Poll::Ready(Ok(())) => {
-                if is_data {
-                    this.awaiting_data_reply = true;
-                }
-                if ends_body {
-                    this.in_body = false;
-                }
-                Poll::Ready(Ok(()))
-            }
-            other => other,
+        let sent = this.poll_send(cx);
+        if in_body && matches!(sent, Poll::Ready(Ok(()))) {
+            this.body.store(false, Ordering::Release);
         }
+        sent
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
