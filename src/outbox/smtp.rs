@@ -414,3 +414,28 @@ impl AsyncWrite for Coalescing {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_envelope_commands_go_out_as_one_write_in_order() {
+        let addr = |s: &str| s.parse::<lettre::Address>().expect("address");
+        let mail = Mail::new(Some(addr("bounces+t@example.test")), Vec::new());
+        let rcpts = [
+            Rcpt::new(addr("a@subs.test"), Vec::new()),
+            Rcpt::new(addr("b@subs.test"), Vec::new()),
+        ];
+        let written = Pipelined {
+            mail: &mail,
+            rcpts: &rcpts,
+        }
+        .to_string();
+        assert_eq!(
+            written,
+            "MAIL FROM:<bounces+t@example.test>\r\nRCPT TO:<a@subs.test>\r\n\
+             RCPT TO:<b@subs.test>\r\nDATA\r\n"
+        );
+    }
+}
