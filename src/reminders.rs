@@ -116,6 +116,9 @@ pub fn pass(
             }
             Ok(step)
         })?;
+        // Each step on disk before the next: a pass cut short keeps what it
+        // did, and its reminders are not rebuilt under new Message-IDs.
+        store.flush()?;
         crate::crash::point("reminders.step");
         let progressed = step.reminded.len() + step.expired.len() + step.dropped;
         report.reminded.extend(step.reminded);

@@ -3,6 +3,11 @@
 //! or deleted connections, passes that are idempotent, and a pass killed in
 //! the middle that, run again, sends every reminder exactly once.
 
+#[cfg(not(feature = "failpoints"))]
+compile_error!(
+    "the reminder tests need the crash points: build with `--features failpoints` (scripts/test does)"
+);
+
 mod common;
 use common::*;
 
@@ -127,19 +132,31 @@ fn cadence_expiry_and_no_reminders_for_inactive_or_deleted() {
 #[test]
 fn a_pass_killed_midway_then_run_again_reminds_each_invite_once() {
     let home = Home::new();
-    let n = 3000;
+    // Passes commit 2,000 reminders at a time: three steps.
+    let n = 5000;
     std::fs::write(home.path().join("l.csv"), csv_list(n, "example.test")).unwrap();
     home.at(T0, &["import", "l.csv", "--contractor", "demo"]);
-    let mut child = std::process::Command::new(BIN)
+    // Abort (as SIGKILL would) right after the first step has committed.
+    let status = std::process::Command::new(BIN)
         .args(["remind"])
         .current_dir(home.path())
         .env("SUBINVITE_NOW", (T0 + 3 * DAY).to_string())
+        .env("FAILPOINTS", "reminders.step=return")
         .stdout(std::process::Stdio::null())
-        .spawn()
+        .stderr(std::process::Stdio::null())
+        .status()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(150));
-    let _ = child.kill();
-    let _ = child.wait();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        status.signal(),
+        Some(6),
+        "the pass aborted at reminders.step"
+    );
+    let first = outbox_kinds(&home, "reminder");
+    assert!(
+        first > 0 && first < n,
+        "the killed pass reminded part of the invites: {first}"
+    );
     remind(&home, T0 + 3 * DAY);
     remind(&home, T0 + 3 * DAY);
     assert_eq!(
