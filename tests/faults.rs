@@ -10,7 +10,7 @@ compile_error!(
 );
 
 mod common;
-use common::mail::{stack, tag};
+use common::mail::{list_message, stack, tag};
 use common::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -140,8 +140,7 @@ fn dumping_sink(home: &Home, port: u16, args: &[&str]) -> (Sink, PathBuf) {
 }
 
 fn all_sent_and_consistent(home: &Home) {
-    let verify = home.json(&["verify", "--json"]);
-    assert_eq!(verify["problems"], serde_json::json!([]), "{verify:#}");
+    home.verified();
     let unsent = home.json(&["outbox", "list", "--unsent", "--format", "json"]);
     assert_eq!(unsent, serde_json::json!([]), "nothing left unsent");
 }
@@ -249,12 +248,7 @@ fn imap_session(port: u16, user: &str) -> imap::Session<imap::Connection> {
 fn append_lists(port: u16, user: &str, mailbox: &str, t: &str, from: usize, n: usize) {
     let mut s = imap_session(port, user);
     for i in from..from + n {
-        let raw = format!(
-            "From: gc1@example.test\r\nTo: {user}@example.test\r\nSubject: list {i}\r\nMessage-ID: <f.{t}.{i}@client.test>\r\n\
-             MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nlist\r\n\
-             --b\r\nContent-Type: text/csv; name=\"l{i}.csv\"\r\nContent-Disposition: attachment; filename=\"l{i}.csv\"\r\n\r\n\
-             Company,Email\r\nCo {i},s{i}.{t}@subs.test\r\n--b--\r\n"
-        );
+        let raw = list_message("gc1@example.test", &format!("{user}@example.test"), t, i);
         s.append(mailbox, raw.as_bytes()).finish().expect("APPEND");
     }
     let _ = s.logout();
@@ -311,8 +305,7 @@ fn imported_once_each(home: &Home, n: usize) {
         .filter(|e| e["kind"] == "invite_new")
         .count();
     assert_eq!(invites, n, "each list imported once: one invite each");
-    let verify = home.json(&["verify", "--json"]);
-    assert_eq!(verify["problems"], serde_json::json!([]), "{verify:#}");
+    home.verified();
 }
 
 #[test]
@@ -465,8 +458,7 @@ fn a_full_then_read_only_store_disk_stops_cleanly_and_loses_nothing() {
     });
     d.stop();
     assert_eq!(home.count("demo"), 3000);
-    let verify = home.json(&["verify", "--json"]);
-    assert_eq!(verify["problems"], serde_json::json!([]), "{verify:#}");
+    home.verified();
 
     // Read-only: the daemon says so and stops; the dropped list waits.
     disk.remount("ro");
@@ -487,6 +479,5 @@ fn a_full_then_read_only_store_disk_stops_cleanly_and_loses_nothing() {
     });
     d.stop();
     assert_eq!(home.count("demo"), 3003);
-    let verify = home.json(&["verify", "--json"]);
-    assert_eq!(verify["problems"], serde_json::json!([]), "{verify:#}");
+    home.verified();
 }

@@ -1061,16 +1061,7 @@ fn a_flood_of_replies_with_guessed_tokens_changes_nothing_and_is_barely_answered
 
 #[test]
 fn a_spoofed_authorised_sender_imports_and_changes_nothing_and_is_refused_once() {
-    let cfg = CONFIG
-        .replace(
-            "[mail]\ndomain = \"example.test\"",
-            "[mail]\ndomain = \"example.test\"\ntrusted-authserv-id = \"mx.example.test\"",
-        )
-        .replace(
-            "senders = [\"gc1@example.test\"]",
-            "senders = [\"gc1@example.test\"]\nrequire-authentication = true",
-        );
-    let home = Home::with_config(&cfg);
+    let home = Home::with_config(&authentication_required(CONFIG));
     let mut d = home.daemon();
     let pass = "Authentication-Results: mx.example.test; spf=pass smtp.mailfrom=example.test; \
                 dkim=pass header.d=example.test; dmarc=pass header.from=example.test\r\n";

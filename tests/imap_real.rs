@@ -7,7 +7,7 @@
 //! bounces), each its own stack user, so this test shares no mailbox.
 
 mod common;
-use common::mail::{fetch, smtp_send, stack, tag};
+use common::mail::{fetch, list_message, smtp_send, stack, tag};
 use common::*;
 use mail_parser::MimeHeaders;
 use std::process::Command;
@@ -226,12 +226,7 @@ senders = ["gc3@example.test"]
     let home = Home::with_config(&cfg);
     let n = 80;
     for i in 0..n {
-        let raw = format!(
-            "From: gc3@example.test\r\nTo: sub11@example.test\r\nSubject: list {t} {i}\r\nMessage-ID: <bl.{t}.{i}@client.test>\r\n\
-             MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nlist\r\n\
-             --b\r\nContent-Type: text/csv; name=\"l{i}.csv\"\r\nContent-Disposition: attachment; filename=\"l{i}.csv\"\r\n\r\n\
-             Company,Email\r\nCo {i},s{i}.{t}@subs.test\r\n--b--\r\n"
-        );
+        let raw = list_message("gc3@example.test", "sub11@example.test", &t, i);
         smtp_send(s.smtp_port, "gc3@example.test", "sub11@example.test", &raw);
     }
     wait_for(60, "the backlog in the mailbox", || {

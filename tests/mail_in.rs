@@ -357,16 +357,7 @@ fn quarantined_messages_are_listed_and_handled_again_on_retry() {
 
 #[test]
 fn with_require_authentication_only_a_trusted_dmarc_pass_imports() {
-    let cfg = CONFIG
-        .replace(
-            "[mail]\ndomain = \"example.test\"",
-            "[mail]\ndomain = \"example.test\"\ntrusted-authserv-id = \"mx.example.test\"",
-        )
-        .replace(
-            "senders = [\"gc1@example.test\"]",
-            "senders = [\"gc1@example.test\"]\nrequire-authentication = true",
-        );
-    let home = Home::with_config(&cfg);
+    let home = Home::with_config(&authentication_required(CONFIG));
     let mut d = home.daemon();
     // Forged: the header names another server.
     let forged = list_mail("f1", "gc1@example.test", CSV).replace(

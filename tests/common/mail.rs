@@ -72,6 +72,18 @@ pub fn fetch(imap_port: u16, user: &str, needle: &str) -> Vec<String> {
     out
 }
 
+/// The `i`th list a contractor (`from`) emails to `to`: one CSV attachment
+/// naming one subcontractor, `s<i>.<t>@subs.test`; the Message-ID and the
+/// subject carry the tag `t`.
+pub fn list_message(from: &str, to: &str, t: &str, i: usize) -> String {
+    format!(
+        "From: {from}\r\nTo: {to}\r\nSubject: list {t} {i}\r\nMessage-ID: <l.{t}.{i}@client.test>\r\n\
+         MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nlist\r\n\
+         --b\r\nContent-Type: text/csv; name=\"l{i}.csv\"\r\nContent-Disposition: attachment; filename=\"l{i}.csv\"\r\n\r\n\
+         Company,Email\r\nCo {i},s{i}.{t}@subs.test\r\n--b--\r\n"
+    )
+}
+
 /// Sends `raw` over plain SMTP to 127.0.0.1:`port` (as a mail client would).
 pub fn smtp_send(port: u16, from: &str, to: &str, raw: &str) {
     use std::io::{BufRead, BufReader, Write};

@@ -90,6 +90,14 @@ impl Home {
             .unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}):\n{out}"))
     }
 
+    /// `subinvite verify --json`, asserted to find no problem: every state
+    /// change has its outbox message and every record its counterpart.
+    pub fn verified(&self) -> serde_json::Value {
+        let verify = self.json(&["verify", "--json"]);
+        assert_eq!(verify["problems"], serde_json::json!([]), "{verify:#}");
+        verify
+    }
+
     /// Starts the daemon; stopped (SIGTERM, then wait) when dropped.
     pub fn daemon(&self) -> Daemon {
         self.start_daemon(None)
@@ -189,6 +197,25 @@ impl Drop for Daemon {
 }
 
 /// Polls `cond` until it holds or `secs` pass; panics with `what` on timeout.
+/// `config` with contractor `gc1@example.test`'s lists and commands taken
+/// only with a DMARC pass from the trusted `mx.example.test`.
+pub fn authentication_required(config: &str) -> String {
+    let out = config
+        .replace(
+            "[mail]\ndomain = \"example.test\"",
+            "[mail]\ndomain = \"example.test\"\ntrusted-authserv-id = \"mx.example.test\"",
+        )
+        .replace(
+            "senders = [\"gc1@example.test\"]",
+            "senders = [\"gc1@example.test\"]\nrequire-authentication = true",
+        );
+    assert!(
+        out.contains("require-authentication"),
+        "a config with gc1's senders"
+    );
+    out
+}
+
 pub fn wait_for<T>(secs: u64, what: &str, mut cond: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
