@@ -223,9 +223,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     let settings = std::sync::Arc::new(settings);
                     let rt = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
                     let started = std::time::Instant::now();
-                    // The SMTP pool lives on the runtime: build and drop it there.
+                    // The SMTP pool lives on the runtime: build and drop it
+                    // there. The sender runs on a worker, as in the daemon.
                     let n = rt.block_on(async {
-                        anyhow::Ok(app::sender(&store, &settings)?.drain_once().await)
+                        let sender = app::sender(&store, &settings)?;
+                        let drained = tokio::spawn(async move { sender.drain_once().await });
+                        drained.await.context("the sender failed")
                     })?;
                     store.flush()?;
                     let secs = started.elapsed().as_secs_f64();

@@ -241,19 +241,24 @@ impl Templates {
     /// Renders the subject, text and HTML templates of `kind`.
     pub fn render(&self, kind: Kind, vars: &Vars) -> Result<Rendered, TemplateError> {
         let stem = kind.stem();
+        // Converted once for the three templates.
+        let vars = Value::from_serialize(vars);
         Ok(Rendered {
-            subject: self.render_one(&format!("{stem}.subject"), vars)?,
-            text: self.render_one(&format!("{stem}.txt"), vars)?,
-            html: self.render_one(&format!("{stem}.html"), vars)?,
+            subject: self.render_one(&format!("{stem}.subject"), &vars)?,
+            text: self.render_one(&format!("{stem}.txt"), &vars)?,
+            html: self.render_one(&format!("{stem}.html"), &vars)?,
         })
     }
 
     /// Renders the plain-text body of `kind` only.
     pub fn render_text(&self, kind: Kind, vars: &Vars) -> Result<String, TemplateError> {
-        self.render_one(&format!("{}.txt", kind.stem()), vars)
+        self.render_one(
+            &format!("{}.txt", kind.stem()),
+            &Value::from_serialize(vars),
+        )
     }
 
-    fn render_one(&self, name: &str, vars: &Vars) -> Result<String, TemplateError> {
+    fn render_one(&self, name: &str, vars: &Value) -> Result<String, TemplateError> {
         let fail = |e: minijinja::Error| TemplateError::Render {
             file: self.origin_of(name),
             message: e.to_string(),
