@@ -8,6 +8,12 @@ use std::time::Duration;
 pub struct Stack {
     pub smtp_port: u16,
     pub imap_port: u16,
+    /// STARTTLS required, then AUTH.
+    pub submission_port: u16,
+    /// Implicit TLS, then AUTH.
+    pub smtps_port: u16,
+    /// The stack's own CA, which signed its certificate for localhost.
+    pub ca: String,
     pub root: String,
 }
 
@@ -23,9 +29,12 @@ pub fn stack() -> Stack {
     let s = Stack {
         smtp_port: port("MAILSTACK_SMTP_PORT"),
         imap_port: port("MAILSTACK_IMAP_PORT"),
+        submission_port: port("MAILSTACK_SUBMISSION_PORT"),
+        smtps_port: port("MAILSTACK_SMTPS_PORT"),
+        ca: std::env::var("MAILSTACK_CA").unwrap_or_default(),
         root: std::env::var("MAILSTACK_ROOT").unwrap_or_default(),
     };
-    for p in [s.smtp_port, s.imap_port] {
+    for p in [s.smtp_port, s.imap_port, s.submission_port, s.smtps_port] {
         TcpStream::connect_timeout(&([127, 0, 0, 1], p).into(), Duration::from_secs(2))
             .unwrap_or_else(|e| panic!("the mail stack does not answer on 127.0.0.1:{p} ({e}); run scripts/mailstack start"));
     }
