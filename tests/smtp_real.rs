@@ -222,6 +222,11 @@ impl PrivateStack {
             ),
             ("MAILSTACK_SMTP_PORT".to_owned(), smtp_port.to_string()),
             ("MAILSTACK_IMAP_PORT".to_owned(), imap_port.to_string()),
+            (
+                "MAILSTACK_SUBMISSION_PORT".to_owned(),
+                free_port().to_string(),
+            ),
+            ("MAILSTACK_SMTPS_PORT".to_owned(), free_port().to_string()),
         ];
         PrivateStack {
             env,

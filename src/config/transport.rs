@@ -36,6 +36,9 @@ pub struct RawSmtp {
     /// Pooled connections kept open.
     #[serde(default = "default_pool_size")]
     pub pool_size: u32,
+    /// PEM file of certificate authorities to trust besides the built-in
+    /// web roots (e.g. a private relay's own CA).
+    pub ca_file: Option<PathBuf>,
 }
 
 fn default_tls() -> String {
@@ -86,6 +89,8 @@ pub struct SmtpSettings {
     pub credentials: Option<(String, Secret)>,
     pub timeout: Duration,
     pub pool_size: u32,
+    /// The certificates of `ca-file`, PEM, read when the config was loaded.
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone)]
@@ -210,6 +215,28 @@ impl RawTransport {
                 None
             }
         };
+        let ca_pem = s
+            .ca_file
+            .map(|p| if p.is_absolute() { p } else { base.join(p) })
+            .and_then(|p| match std::fs::read(&p) {
+                Ok(pem) if pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") => {
+                    Some(pem)
+                }
+                Ok(_) => {
+                    problems.push(format!(
+                        "transport.ca-file {} holds no PEM certificate",
+                        p.display()
+                    ));
+                    None
+                }
+                Err(e) => {
+                    problems.push(format!(
+                        "transport.ca-file: cannot read {}: {e}",
+                        p.display()
+                    ));
+                    None
+                }
+            });
         let port = s.port.unwrap_or(match tls {
             TlsMode::Implicit => 465,
             _ => 587,
@@ -221,6 +248,7 @@ impl RawTransport {
             credentials,
             timeout: Duration::from_secs(s.timeout_secs.max(1)),
             pool_size: s.pool_size.max(1),
+            ca_pem,
         })
     }
 }
@@ -264,6 +292,26 @@ mod tests {
         ] {
             assert!(all.contains(needle), "{needle} in {all}");
         }
+    }
+
+    #[test]
+    fn a_ca_file_must_hold_a_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let junk = dir.path().join("junk.pem");
+        std::fs::write(&junk, "not a certificate\n").unwrap();
+        let smtp = |file: &Path| {
+            format!(
+                "kind = \"smtp\"\nhost = \"mx.test\"\nca-file = {:?}\n",
+                file.display().to_string()
+            )
+        };
+        let (_, problems) = parse(&smtp(&junk));
+        assert!(
+            problems.join("\n").contains("holds no PEM certificate"),
+            "{problems:?}"
+        );
+        let (_, problems) = parse(&smtp(&dir.path().join("missing.pem")));
+        assert!(problems.join("\n").contains("cannot read"), "{problems:?}");
     }
 
     #[test]

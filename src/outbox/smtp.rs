@@ -1,6 +1,6 @@
-//! A pool of SMTP sessions for plain and STARTTLS submission. lettre
-//! parses replies and formats commands; this module owns the sockets and
-//! drives each mail transaction:
+//! A pool of SMTP sessions: plain (loopback), STARTTLS or implicit TLS,
+//! with AUTH when configured. lettre parses replies and formats commands;
+//! this module owns the sessions and drives each mail transaction:
 //!
 //! - TCP_NODELAY, and the body made transparent (RFC 5321 §4.5.2) here, in
 //!   one pass, and written with its terminating `.` in one write: lettre
@@ -11,7 +11,10 @@
 //!   message costs two round trips instead of four;
 //! - a refused transaction is reset (`RSET`) and its session kept; a broken
 //!   or stale session is dropped and, when it was a reused one, the message
-//!   is tried once on a fresh session.
+//!   is tried once on a fresh session;
+//! - a session that cannot be set up (no connection, TLS refused, a login
+//!   refused) is a temporary failure whatever the server's code: it says
+//!   nothing about the message or its recipient, so nothing bounces.
 
 use super::transport::SendError;
 use crate::config::{SmtpSettings, TlsMode};
@@ -28,6 +31,8 @@ use tokio::sync::Semaphore;
 /// Pooled SMTP sessions to one server.
 pub struct SmtpPool {
     settings: SmtpSettings,
+    /// For STARTTLS and implicit TLS: how the server's certificate is checked.
+    tls: TlsParameters,
     hello: ClientId,
     idle: Mutex<Vec<Session>>,
     permits: Semaphore,
@@ -120,10 +125,10 @@ impl fmt::Display for Transparent<'_> {
 }
 
 impl SmtpPool {
-    /// A pool for `settings` (not for implicit TLS, which lettre's own
-    /// transport serves).
-    pub fn new(settings: SmtpSettings, hello_domain: &str) -> SmtpPool {
+    /// A pool for `settings`; sessions are opened as messages need them.
+    pub fn new(settings: SmtpSettings, hello_domain: &str, tls: TlsParameters) -> SmtpPool {
         SmtpPool {
+            tls,
             permits: Semaphore::new(settings.pool_size as usize),
             hello: ClientId::Domain(hello_domain.to_owned()),
             idle: Mutex::new(Vec::new()),
@@ -144,22 +149,38 @@ impl SmtpPool {
 
     async fn connect(&self) -> Result<Session, SendError> {
         let s = &self.settings;
-        let limit = s.timeout;
-        let tcp = tokio::time::timeout(limit, TcpStream::connect((s.host.as_str(), s.port)))
-            .await
-            .map_err(|_| transient(format!("connecting to {}:{} timed out", s.host, s.port)))?
-            .map_err(|e| transient(format!("cannot connect to {}:{}: {e}", s.host, s.port)))?;
-        tcp.set_nodelay(true).map_err(transient)?;
+        let at = format!("{}:{}", s.host, s.port);
         let setup = async {
-            let mut conn =
-                AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello).await?;
+            let mut conn = if s.tls == TlsMode::Implicit {
+                AsyncSmtpConnection::connect_tokio1(
+                    (s.host.as_str(), s.port),
+                    None,
+                    &self.hello,
+                    Some(self.tls.clone()),
+                    None,
+                )
+                .await
+                .map_err(|e| transient(format!("cannot open a TLS session with {at}: {e}")))?
+            } else {
+                let tcp = TcpStream::connect((s.host.as_str(), s.port))
+                    .await
+                    .map_err(|e| transient(format!("cannot connect to {at}: {e}")))?;
+                tcp.set_nodelay(true).map_err(transient)?;
+                AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello)
+                    .await
+                    .map_err(|e| transient(format!("{at} did not greet: {e}")))?
+            };
             if s.tls == TlsMode::StartTls {
-                conn.starttls(TlsParameters::new(s.host.clone())?, &self.hello)
-                    .await?;
+                conn.starttls(self.tls.clone(), &self.hello)
+                    .await
+                    .map_err(|e| transient(format!("STARTTLS with {at} failed: {e}")))?;
             }
             // lettre keeps only the extensions it knows of; ask once more
             // to learn whether the server pipelines.
-            let ehlo = conn.command(Ehlo::new(self.hello.clone())).await?;
+            let ehlo = conn
+                .command(Ehlo::new(self.hello.clone()))
+                .await
+                .map_err(|e| transient(format!("{at} did not answer EHLO: {e}")))?;
             let pipelining = ehlo.message().any(|line| {
                 line.split_ascii_whitespace()
                     .next()
@@ -168,14 +189,14 @@ impl SmtpPool {
             if let Some((user, password)) = &s.credentials {
                 let creds = Credentials::new(user.clone(), password.expose().to_owned());
                 conn.auth(&[Mechanism::Plain, Mechanism::Login], &creds)
-                    .await?;
+                    .await
+                    .map_err(|e| transient(format!("{at} refused the login of {user}: {e}")))?;
             }
-            Ok::<_, lettre::transport::smtp::Error>(Session { conn, pipelining })
+            Ok(Session { conn, pipelining })
         };
-        tokio::time::timeout(limit, setup)
+        tokio::time::timeout(s.timeout, setup)
             .await
-            .map_err(|_| transient("SMTP greeting timed out"))?
-            .map_err(classify)
+            .map_err(|_| transient(format!("opening an SMTP session with {at} timed out")))?
     }
 
     /// Sends one message on a pooled session.

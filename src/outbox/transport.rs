@@ -4,12 +4,9 @@
 //! or [`SendError::Permanent`] (5xx: give up), which is all the outbox needs.
 
 use super::smtp::SmtpPool;
-use crate::config::{SmtpSettings, TlsMode};
+use crate::config::SmtpSettings;
 use lettre::address::Envelope;
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
-use lettre::transport::smtp::PoolConfig;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use lettre::transport::smtp::client::{Certificate, TlsParameters};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -26,10 +23,8 @@ pub enum Transport {
     /// `.eml` files in a folder, each written whole under a temporary name,
     /// synced, then renamed: a reader never sees half a message.
     File { dir: PathBuf },
-    /// Plain or STARTTLS SMTP with our pool (TCP_NODELAY).
-    Smtp(SmtpPool),
-    /// Implicit TLS, with lettre's pooled transport.
-    SmtpTls(AsyncSmtpTransport<Tokio1Executor>),
+    /// SMTP through a pool of sessions.
+    Smtp(Box<SmtpPool>),
 }
 
 impl Transport {
@@ -43,18 +38,8 @@ impl Transport {
         s: &SmtpSettings,
         hello_domain: &str,
     ) -> Result<Transport, lettre::transport::smtp::Error> {
-        if s.tls != TlsMode::Implicit {
-            return Ok(Transport::Smtp(SmtpPool::new(s.clone(), hello_domain)));
-        }
-        let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host)
-            .port(s.port)
-            .tls(Tls::Wrapper(TlsParameters::new(s.host.clone())?))
-            .timeout(Some(s.timeout))
-            .pool_config(PoolConfig::new().max_size(s.pool_size));
-        if let Some((user, password)) = &s.credentials {
-            b = b.credentials(Credentials::new(user.clone(), password.expose().to_owned()));
-        }
-        Ok(Transport::SmtpTls(b.build()))
+        let pool = SmtpPool::new(s.clone(), hello_domain, tls_parameters(s)?);
+        Ok(Transport::Smtp(Box::new(pool)))
     }
 
     /// Sends one message to the envelope's recipients.
@@ -68,13 +53,18 @@ impl Transport {
                     .map_err(|e| SendError::Transient(format!("cannot write the message: {e}")))
             }
             Transport::Smtp(pool) => pool.send(envelope, bytes).await,
-            Transport::SmtpTls(smtp) => match smtp.send_raw(envelope, bytes).await {
-                Ok(_) => Ok(()),
-                Err(e) if e.is_permanent() => Err(SendError::Permanent(e.to_string())),
-                Err(e) => Err(SendError::Transient(e.to_string())),
-            },
         }
     }
+}
+
+/// How the server's certificate is checked: against the built-in web roots
+/// and the certificates of `transport.ca-file`, for the name `host`.
+fn tls_parameters(s: &SmtpSettings) -> Result<TlsParameters, lettre::transport::smtp::Error> {
+    let mut b = TlsParameters::builder(s.host.clone());
+    if let Some(pem) = &s.ca_pem {
+        b = b.add_root_certificate(Certificate::from_pem(pem)?);
+    }
+    b.build()
 }
 
 /// Writes one message as `<random>.eml` in `dir`, atomically and durably.
