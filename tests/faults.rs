@@ -10,7 +10,7 @@ compile_error!(
 );
 
 mod common;
-use common::mail::{list_message, stack, tag};
+use common::mail::{self, list_message, stack, tag};
 use common::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -58,28 +58,11 @@ impl Drop for Sink {
 }
 
 fn smtp_config(port: u16, timeout_secs: u32) -> String {
-    format!(
-        r#"
-[paths]
-state-dir = "var"
-[mail]
-domain = "example.test"
-[transport]
-kind = "smtp"
-host = "127.0.0.1"
-port = {port}
-tls = "none"
-timeout-secs = {timeout_secs}
-[drop-folder]
-settle-ms = 100
-[outbox]
-retry-base-secs = 1
-max-attempts = 100
-[contractors.demo]
-name = "Demo Builders"
-notify = "gc1@example.test"
-senders = ["gc1@example.test"]
-"#
+    mail::smtp_config(
+        &format!(
+            "host = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\ntimeout-secs = {timeout_secs}"
+        ),
+        "gc1@example.test",
     )
 }
 

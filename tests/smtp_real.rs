@@ -3,39 +3,15 @@
 //! plus-address tag, so tests can share mailboxes and run in parallel.
 
 mod common;
-use common::mail::{fetch, stack, tag};
+use common::mail::{self, fetch, stack, tag};
 use common::*;
 use mail_parser::MimeHeaders;
 use std::process::Command;
 
 fn smtp_config(smtp_port: u16, tag: &str) -> String {
-    format!(
-        r#"
-[paths]
-state-dir = "var"
-
-[mail]
-domain = "example.test"
-
-[transport]
-kind = "smtp"
-host = "127.0.0.1"
-port = {smtp_port}
-tls = "none"
-timeout-secs = 5
-
-[drop-folder]
-settle-ms = 100
-
-[outbox]
-retry-base-secs = 1
-max-attempts = 100
-
-[contractors.demo]
-name = "Demo Builders"
-notify = "gc1+{tag}@example.test"
-senders = ["gc1@example.test"]
-"#
+    mail::smtp_config(
+        &format!("host = \"127.0.0.1\"\nport = {smtp_port}\ntls = \"none\"\ntimeout-secs = 5"),
+        &format!("gc1+{tag}@example.test"),
     )
 }
 

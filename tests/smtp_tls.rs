@@ -6,37 +6,16 @@
 //! once the cause is fixed, everything goes out.
 
 mod common;
-use common::mail::{fetch, stack, tag};
+use common::mail::{self, fetch, stack, tag};
 use common::*;
 
 fn tls_config(port: u16, tls: &str, ca: Option<&str>, tag: &str) -> String {
     let ca = ca.map_or(String::new(), |c| format!("ca-file = {c:?}\n"));
-    format!(
-        r#"
-[paths]
-state-dir = "var"
-[mail]
-domain = "example.test"
-[transport]
-kind = "smtp"
-host = "localhost"
-port = {port}
-tls = "{tls}"
-username = "gc1@example.test"
-password-file = "smtp-password"
-timeout-secs = 5
-{ca}
-[drop-folder]
-settle-ms = 100
-[outbox]
-retry-base-secs = 1
-max-attempts = 100
-[contractors.demo]
-name = "Demo Builders"
-notify = "gc1+{tag}@example.test"
-senders = ["gc1@example.test"]
-"#
-    )
+    let transport = format!(
+        "host = \"localhost\"\nport = {port}\ntls = \"{tls}\"\nusername = \"gc1@example.test\"\n\
+         password-file = \"smtp-password\"\ntimeout-secs = 5\n{ca}"
+    );
+    mail::smtp_config(&transport, &format!("gc1+{tag}@example.test"))
 }
 
 fn set_password(home: &Home, password: &str) {

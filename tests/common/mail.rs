@@ -81,6 +81,32 @@ pub fn fetch(imap_port: u16, user: &str, needle: &str) -> Vec<String> {
     out
 }
 
+/// A config that sends through SMTP, retrying every second, for contractor
+/// `demo` (lists from gc1@example.test, reports to `notify`). `transport` is
+/// the `[transport]` section's lines after `kind = "smtp"`.
+pub fn smtp_config(transport: &str, notify: &str) -> String {
+    format!(
+        r#"
+[paths]
+state-dir = "var"
+[mail]
+domain = "example.test"
+[transport]
+kind = "smtp"
+{transport}
+[drop-folder]
+settle-ms = 100
+[outbox]
+retry-base-secs = 1
+max-attempts = 100
+[contractors.demo]
+name = "Demo Builders"
+notify = "{notify}"
+senders = ["gc1@example.test"]
+"#
+    )
+}
+
 /// The `i`th list a contractor (`from`) emails to `to`: one CSV attachment
 /// naming one subcontractor, `s<i>.<t>@subs.test`; the Message-ID and the
 /// subject carry the tag `t`.
