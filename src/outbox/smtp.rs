@@ -17,7 +17,7 @@
 //!   nothing about the message or its recipient, so nothing bounces.
 
 use super::transport::SendError;
-use crate::config::{SmtpSettings, TlsMode};
+use crate::config::SmtpSettings;
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
@@ -31,11 +31,18 @@ use tokio::sync::Semaphore;
 /// Pooled SMTP sessions to one server.
 pub struct SmtpPool {
     settings: SmtpSettings,
-    /// For STARTTLS and implicit TLS: how the server's certificate is checked.
-    tls: TlsParameters,
+    security: Security,
     hello: ClientId,
     idle: Mutex<Vec<Session>>,
     permits: Semaphore,
+}
+
+/// How a session is secured, and how the server's certificate is checked.
+pub enum Security {
+    /// No TLS (loopback only).
+    Plain,
+    StartTls(TlsParameters),
+    Implicit(TlsParameters),
 }
 
 /// One open SMTP session and what its server offers.
@@ -126,9 +133,9 @@ impl fmt::Display for Transparent<'_> {
 
 impl SmtpPool {
     /// A pool for `settings`; sessions are opened as messages need them.
-    pub fn new(settings: SmtpSettings, hello_domain: &str, tls: TlsParameters) -> SmtpPool {
+    pub fn new(settings: SmtpSettings, hello_domain: &str, security: Security) -> SmtpPool {
         SmtpPool {
-            tls,
+            security,
             permits: Semaphore::new(settings.pool_size as usize),
             hello: ClientId::Domain(hello_domain.to_owned()),
             idle: Mutex::new(Vec::new()),
@@ -151,12 +158,12 @@ impl SmtpPool {
         let s = &self.settings;
         let at = format!("{}:{}", s.host, s.port);
         let setup = async {
-            let mut conn = if s.tls == TlsMode::Implicit {
+            let mut conn = if let Security::Implicit(tls) = &self.security {
                 AsyncSmtpConnection::connect_tokio1(
                     (s.host.as_str(), s.port),
                     None,
                     &self.hello,
-                    Some(self.tls.clone()),
+                    Some(tls.clone()),
                     None,
                 )
                 .await
@@ -170,8 +177,8 @@ impl SmtpPool {
                     .await
                     .map_err(|e| transient(format!("{at} did not greet: {e}")))?
             };
-            if s.tls == TlsMode::StartTls {
-                conn.starttls(self.tls.clone(), &self.hello)
+            if let Security::StartTls(tls) = &self.security {
+                conn.starttls(tls.clone(), &self.hello)
                     .await
                     .map_err(|e| transient(format!("STARTTLS with {at} failed: {e}")))?;
             }

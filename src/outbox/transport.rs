@@ -3,8 +3,8 @@
 //! [`SendError::Transient`] (retry later: 4xx, refused connection, timeout)
 //! or [`SendError::Permanent`] (5xx: give up), which is all the outbox needs.
 
-use super::smtp::SmtpPool;
-use crate::config::SmtpSettings;
+use super::smtp::{Security, SmtpPool};
+use crate::config::{SmtpSettings, TlsMode};
 use lettre::address::Envelope;
 use lettre::transport::smtp::client::{Certificate, TlsParameters};
 use std::io::Write;
@@ -38,7 +38,12 @@ impl Transport {
         s: &SmtpSettings,
         hello_domain: &str,
     ) -> Result<Transport, lettre::transport::smtp::Error> {
-        let pool = SmtpPool::new(s.clone(), hello_domain, tls_parameters(s)?);
+        let security = match s.tls {
+            TlsMode::None => Security::Plain,
+            TlsMode::StartTls => Security::StartTls(tls_parameters(s)?),
+            TlsMode::Implicit => Security::Implicit(tls_parameters(s)?),
+        };
+        let pool = SmtpPool::new(s.clone(), hello_domain, security);
         Ok(Transport::Smtp(Box::new(pool)))
     }
 
@@ -79,4 +84,35 @@ fn write_eml(dir: &Path, bytes: &[u8]) -> std::io::Result<()> {
     drop(f);
     std::fs::rename(&tmp, dir.join(format!("{name}.eml")))?;
     std::fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(host: &str, tls: TlsMode, ca_pem: Option<&str>) -> SmtpSettings {
+        SmtpSettings {
+            host: host.into(),
+            port: 25,
+            tls,
+            credentials: None,
+            timeout: std::time::Duration::from_secs(5),
+            pool_size: 1,
+            ca_pem: ca_pem.map(|p| p.as_bytes().to_vec()),
+        }
+    }
+
+    #[test]
+    fn a_ca_file_that_does_not_parse_stops_tls_at_start_up_only() {
+        let bad = "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n";
+        for tls in [TlsMode::StartTls, TlsMode::Implicit] {
+            let s = settings("mx.example.test", tls, Some(bad));
+            assert!(Transport::smtp(&s, "example.test").is_err(), "{tls:?}");
+            let s = settings("mx.example.test", tls, None);
+            assert!(Transport::smtp(&s, "example.test").is_ok(), "{tls:?}");
+        }
+        // Without TLS the certificates are never read.
+        let s = settings("127.0.0.1", TlsMode::None, Some(bad));
+        assert!(Transport::smtp(&s, "example.test").is_ok());
+    }
 }
