@@ -132,9 +132,7 @@ impl RawIntake {
             if r.host.trim().is_empty() {
                 problems.push(format!("{what}.host is empty"));
             }
-            let file = r
-                .password_file
-                .map(|p| if p.is_absolute() { p } else { base.join(p) });
+            let file = r.password_file.map(|p| super::resolve(base, p));
             let password = read_secret(file.as_deref(), r.password_env.as_deref(), &what, problems);
             let port = r
                 .port

@@ -214,10 +214,10 @@ impl Raw {
     /// resolved against `base` (the config file's folder).
     pub fn validate(self, base: &Path, origin: &str) -> Result<Settings, Vec<String>> {
         let mut problems = Vec::new();
-        let resolve = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
-        let state = resolve(self.paths.state_dir.unwrap_or_else(|| "var".into()));
+        let from_base = |p: PathBuf| resolve(base, p);
+        let state = from_base(self.paths.state_dir.unwrap_or_else(|| "var".into()));
         let under =
-            |p: Option<PathBuf>, name: &str| p.map(resolve).unwrap_or_else(|| state.join(name));
+            |p: Option<PathBuf>, name: &str| p.map(from_base).unwrap_or_else(|| state.join(name));
         let paths = Paths {
             store: under(self.paths.store, "store"),
             drop: under(self.paths.drop, "drop"),
@@ -367,7 +367,7 @@ impl Raw {
                 bounces_local: m.bounces_local,
                 separator,
                 signup_url: m.signup_url,
-                templates_dir: m.templates_dir.map(resolve),
+                templates_dir: m.templates_dir.map(from_base),
                 max_answers_per_sender_per_day: m.max_answers_per_sender_per_day,
                 trusted_authserv_id: m.trusted_authserv_id,
             },
@@ -443,6 +443,15 @@ impl fmt::Display for Settings {
             )?;
         }
         Ok(())
+    }
+}
+
+/// `p`, or `base/p` when `p` is relative (to the config file's folder).
+fn resolve(base: &Path, p: PathBuf) -> PathBuf {
+    if p.is_absolute() {
+        p
+    } else {
+        base.join(p)
     }
 }
 

@@ -193,13 +193,7 @@ impl RawTransport {
         }
         let credentials = match &s.username {
             Some(user) => {
-                let file = s.password_file.as_ref().map(|p| {
-                    if p.is_absolute() {
-                        p.clone()
-                    } else {
-                        base.join(p)
-                    }
-                });
+                let file = s.password_file.clone().map(|p| super::resolve(base, p));
                 read_secret(
                     file.as_deref(),
                     s.password_env.as_deref(),
@@ -215,28 +209,28 @@ impl RawTransport {
                 None
             }
         };
-        let ca_pem = s
-            .ca_file
-            .map(|p| if p.is_absolute() { p } else { base.join(p) })
-            .and_then(|p| match std::fs::read(&p) {
-                Ok(pem) if pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") => {
-                    Some(pem)
-                }
-                Ok(_) => {
-                    problems.push(format!(
-                        "transport.ca-file {} holds no PEM certificate",
-                        p.display()
-                    ));
-                    None
-                }
-                Err(e) => {
-                    problems.push(format!(
-                        "transport.ca-file: cannot read {}: {e}",
-                        p.display()
-                    ));
-                    None
-                }
-            });
+        let ca_pem =
+            s.ca_file
+                .map(|p| super::resolve(base, p))
+                .and_then(|p| match std::fs::read(&p) {
+                    Ok(pem) if pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") => {
+                        Some(pem)
+                    }
+                    Ok(_) => {
+                        problems.push(format!(
+                            "transport.ca-file {} holds no PEM certificate",
+                            p.display()
+                        ));
+                        None
+                    }
+                    Err(e) => {
+                        problems.push(format!(
+                            "transport.ca-file: cannot read {}: {e}",
+                            p.display()
+                        ));
+                        None
+                    }
+                });
         let port = s.port.unwrap_or(match tls {
             TlsMode::Implicit => 465,
             _ => 587,
