@@ -17,10 +17,10 @@
 //!   nothing about the message or its recipient, so nothing bounces.
 
 use super::transport::SendError;
-use crate::config::SmtpSettings;
+use crate::config::{SmtpSettings, TlsMode};
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
 use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Rcpt, Rset};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use std::fmt;
@@ -38,7 +38,7 @@ pub struct SmtpPool {
 }
 
 /// How a session is secured, and how the server's certificate is checked.
-pub enum Security {
+enum Security {
     /// No TLS (loopback only).
     Plain,
     StartTls(TlsParameters),
@@ -133,14 +133,24 @@ impl fmt::Display for Transparent<'_> {
 
 impl SmtpPool {
     /// A pool for `settings`; sessions are opened as messages need them.
-    pub fn new(settings: SmtpSettings, hello_domain: &str, security: Security) -> SmtpPool {
-        SmtpPool {
+    /// Fails only on TLS settings that cannot be used (a `ca-file` that does
+    /// not parse), so that shows at start-up; without TLS they are not read.
+    pub fn new(
+        settings: SmtpSettings,
+        hello_domain: &str,
+    ) -> Result<SmtpPool, lettre::transport::smtp::Error> {
+        let security = match settings.tls {
+            TlsMode::None => Security::Plain,
+            TlsMode::StartTls => Security::StartTls(tls_parameters(&settings)?),
+            TlsMode::Implicit => Security::Implicit(tls_parameters(&settings)?),
+        };
+        Ok(SmtpPool {
             security,
             permits: Semaphore::new(settings.pool_size as usize),
             hello: ClientId::Domain(hello_domain.to_owned()),
             idle: Mutex::new(Vec::new()),
             settings,
-        }
+        })
     }
 
     fn take(&self) -> Option<Session> {
@@ -263,6 +273,16 @@ impl SmtpPool {
             )),
         }
     }
+}
+
+/// How the server's certificate is checked: against the built-in web roots
+/// and the certificates of `transport.ca-file`, for the name `host`.
+fn tls_parameters(s: &SmtpSettings) -> Result<TlsParameters, lettre::transport::smtp::Error> {
+    let mut b = TlsParameters::builder(s.host.clone());
+    if let Some(pem) = &s.ca_pem {
+        b = b.add_root_certificate(Certificate::from_pem(pem)?);
+    }
+    b.build()
 }
 
 /// `MAIL`, `RCPT`s, `DATA`, then the body. A refusal before the body is

@@ -3,10 +3,9 @@
 //! [`SendError::Transient`] (retry later: 4xx, refused connection, timeout)
 //! or [`SendError::Permanent`] (5xx: give up), which is all the outbox needs.
 
-use super::smtp::{Security, SmtpPool};
-use crate::config::{SmtpSettings, TlsMode};
+use super::smtp::SmtpPool;
+use crate::config::SmtpSettings;
 use lettre::address::Envelope;
-use lettre::transport::smtp::client::{Certificate, TlsParameters};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -38,12 +37,7 @@ impl Transport {
         s: &SmtpSettings,
         hello_domain: &str,
     ) -> Result<Transport, lettre::transport::smtp::Error> {
-        let security = match s.tls {
-            TlsMode::None => Security::Plain,
-            TlsMode::StartTls => Security::StartTls(tls_parameters(s)?),
-            TlsMode::Implicit => Security::Implicit(tls_parameters(s)?),
-        };
-        let pool = SmtpPool::new(s.clone(), hello_domain, security);
+        let pool = SmtpPool::new(s.clone(), hello_domain)?;
         Ok(Transport::Smtp(Box::new(pool)))
     }
 
@@ -60,16 +54,6 @@ impl Transport {
             Transport::Smtp(pool) => pool.send(envelope, bytes).await,
         }
     }
-}
-
-/// How the server's certificate is checked: against the built-in web roots
-/// and the certificates of `transport.ca-file`, for the name `host`.
-fn tls_parameters(s: &SmtpSettings) -> Result<TlsParameters, lettre::transport::smtp::Error> {
-    let mut b = TlsParameters::builder(s.host.clone());
-    if let Some(pem) = &s.ca_pem {
-        b = b.add_root_certificate(Certificate::from_pem(pem)?);
-    }
-    b.build()
 }
 
 /// Writes one message as `<random>.eml` in `dir`, atomically and durably.
@@ -89,6 +73,7 @@ fn write_eml(dir: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::TlsMode;
 
     fn settings(host: &str, tls: TlsMode, ca_pem: Option<&str>) -> SmtpSettings {
         SmtpSettings {
